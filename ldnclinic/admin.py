@@ -1,0 +1,123 @@
+"""Admin plumbing: every clinical ModelAdmin sees only what ldnclinic.scoping lets its user see.
+
+Permissions come from the user's clinic role, not Django's per-model permission table, so the
+role matrix lives in one place (each admin lists the roles that may write). Nothing is deleted
+from the admin: rows are archived (soft delete) and their history stays.
+"""
+
+from django.contrib import admin, messages
+from django.contrib.admin.options import ActionLocation
+from django.http import Http404
+from simple_history.admin import SimpleHistoryAdmin
+
+from . import scoping
+
+PRESCRIBER, NURSE, CLINIC_ADMIN = "prescriber", "nurse", "clinic_admin"
+CLINICAL_WRITERS = frozenset({PRESCRIBER, NURSE})
+PRESCRIBERS_ONLY = frozenset({PRESCRIBER})
+
+
+def user_roles(user) -> set[str]:
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    cached = getattr(user, "_ldn_roles", None)
+    if cached is None:
+        cached = set(user.memberships.filter(is_active=True).values_list("role", flat=True))
+        user._ldn_roles = cached
+    return cached
+
+
+class RoleScopedMixin:
+    """Role-based permissions, scoped querysets and scoped foreign-key choices."""
+
+    write_roles: frozenset[str] = CLINICAL_WRITERS
+    # Foreign keys whose choices are limited to what the user may see.
+    scoped_foreign_keys: tuple[str, ...] = ("patient", "pharmacy", "plan", "checkin", "prescription", "clinic")
+
+    def _is_member(self, request) -> bool:
+        return request.user.is_superuser or bool(scoping.staff_clinic_ids(request.user))
+
+    def _can_write(self, request) -> bool:
+        return request.user.is_superuser or bool(user_roles(request.user) & self.write_roles)
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_active and self._is_member(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request, *args) -> bool:
+        return self._can_write(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._can_write(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # archive instead: nothing clinical is hard-deleted through the app
+
+    def get_queryset(self, request):
+        return scoping.visible_to(request.user, super().get_queryset(request))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.scoped_foreign_keys:
+            kwargs["queryset"] = scoping.visible_to(request.user, db_field.remote_field.model._default_manager.all())
+        elif db_field.name in {"prescriber", "created_by"}:
+            # Staff of the user's clinics; a prescriber field offers prescribers only.
+            members = {
+                "memberships__clinic_id__in": scoping.staff_clinic_ids(request.user),
+                "memberships__is_active": True,
+            }
+            if db_field.name == "prescriber":
+                members["memberships__role"] = PRESCRIBER
+            kwargs["queryset"] = db_field.remote_field.model._default_manager.filter(**members).distinct()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ScopedInline(RoleScopedMixin, admin.TabularInline):
+    extra = 0
+    show_change_link = True
+
+
+@admin.action(description="Archive selected (soft delete; history is kept)")
+def archive_selected(modeladmin, request, queryset):
+    if not modeladmin._can_write(request):
+        modeladmin.message_user(request, "Your role cannot archive these records.", messages.ERROR)
+        return
+    count = 0
+    for obj in queryset:  # one by one so each archive is a history row with its user
+        obj.delete()
+        count += 1
+    modeladmin.message_user(request, f"Archived {count} record(s).", messages.SUCCESS)
+
+
+class ScopedAdmin(RoleScopedMixin, SimpleHistoryAdmin):
+    """Base for every clinic-data ModelAdmin."""
+
+    actions = [archive_selected]
+    list_per_page = 50
+
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location=action_location)
+        if not hasattr(self.model, "deleted_at"):
+            actions.pop("archive_selected", None)
+        return actions
+
+    def _ensure_visible(self, request, object_id) -> None:
+        # simple_history's history pages fall back to history rows for objects the queryset hides,
+        # which would show another clinic's record; refuse anything scoping does not allow.
+        if not self.get_queryset(request).filter(pk=object_id).exists():
+            raise Http404("No such record.")
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._ensure_visible(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        self._ensure_visible(request, object_id)
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def has_view_history_permission(self, request, obj=None) -> bool:
+        return self.has_view_permission(request, obj)
+
+    def has_change_history_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,102 @@
+"""Abstract bases shared by every app's clinical models.
+
+``ClinicOwned``: every row of patient data carries its clinic, and a row that belongs to a patient
+always carries the patient's clinic (checked on save), so one filter on ``clinic`` scopes it.
+``SoftDeletable``: nothing clinical is hard-deleted through the app; ``delete()`` marks the row.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+
+class SoftDeleteQuerySet(models.QuerySet):
+    def delete(self):  # type: ignore[override]
+        """Bulk delete through the app marks rows deleted; it never removes them."""
+        return self.filter(deleted_at__isnull=True).update(deleted_at=timezone.now()), {}
+
+    def alive(self):
+        return self.filter(deleted_at__isnull=True)
+
+    def deleted(self):
+        return self.filter(deleted_at__isnull=False)
+
+
+class AliveManager(models.Manager.from_queryset(SoftDeleteQuerySet)):
+    """Default manager: hides soft-deleted rows."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+AllObjectsManager = models.Manager.from_queryset(SoftDeleteQuerySet)
+
+
+class SoftDeletable(models.Model):
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+
+    objects = AliveManager()
+    all_objects = AllObjectsManager()
+
+    class Meta:
+        abstract = True
+        # Related lookups (patient.medications...) must not hide rows from history or admin checks;
+        # the base manager sees everything, the default manager hides deleted rows.
+        base_manager_name = "all_objects"
+
+    def delete(self, using=None, keep_parents=False):  # type: ignore[override]
+        if self.deleted_at is None:
+            self.deleted_at = timezone.now()
+            self.save(update_fields=["deleted_at"])
+        return 1, {self._meta.label: 1}
+
+    def restore(self) -> None:
+        self.deleted_at = None
+        self.save(update_fields=["deleted_at"])
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class TimeStamped(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class ClinicOwned(TimeStamped):
+    """A row of clinic data. ``scope_patient_path`` names the lookup to the owning Patient
+    (None when the row is clinic-level, e.g. a pharmacy), for ldnclinic.scoping."""
+
+    clinic = models.ForeignKey("patients.Clinic", on_delete=models.PROTECT, related_name="+", editable=False)
+
+    scope_patient_path: str | None = "patient"
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        expected = self.owning_clinic_id()
+        if expected is not None:
+            if self.clinic_id is None:
+                self.clinic_id = expected
+            elif self.clinic_id != expected:
+                raise ValidationError("This record belongs to a different clinic than its patient.")
+        if self.clinic_id is None:
+            raise ValidationError("A clinic is required.")
+        super().save(*args, **kwargs)
+
+    def owning_clinic_id(self) -> int | None:
+        """The clinic this row must belong to, derived from its parent (patient, plan...)."""
+        path = self.scope_patient_path
+        if not path:
+            return None
+        obj = self
+        for part in path.split("__"):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                return None
+        return obj.clinic_id

@@ -1,0 +1,84 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from ldnclinic.admin import CLINIC_ADMIN, ScopedAdmin, ScopedInline
+
+from .models import Clinic, LabResult, MedicationStatement, Membership, Patient, PatientCondition, User
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    """Logins are managed by the platform operator (superuser) only."""
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    has_view_permission = has_add_permission = has_change_permission = has_delete_permission = (
+        lambda self, request, obj=None: request.user.is_superuser
+    )
+
+
+@admin.register(Clinic)
+class ClinicAdmin(ScopedAdmin):
+    write_roles = frozenset({CLINIC_ADMIN})
+    list_display = ["name", "slug", "time_zone"]
+    search_fields = ["name"]
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+
+@admin.register(Membership)
+class MembershipAdmin(ScopedAdmin):
+    write_roles = frozenset({CLINIC_ADMIN})
+    list_display = ["user", "clinic", "role", "is_active"]
+    list_filter = ["role", "is_active"]
+    autocomplete_fields = []
+
+
+class ConditionInline(ScopedInline):
+    model = PatientCondition
+    fields = ["condition", "diagnosed_on", "notes"]
+
+
+class MedicationInline(ScopedInline):
+    model = MedicationStatement
+    fields = ["name", "dose", "route", "release", "start_date", "last_dose_date", "source"]
+
+
+@admin.register(Patient)
+class PatientAdmin(ScopedAdmin):
+    list_display = ["mrn", "last_name", "first_name", "date_of_birth", "status", "clinic"]
+    list_filter = ["status", "conditions__condition", "dose_time"]
+    search_fields = ["mrn", "last_name", "first_name", "email"]
+    list_select_related = ["clinic"]
+    inlines = [ConditionInline, MedicationInline]
+    fieldsets = [
+        (None, {"fields": ["clinic", "mrn", "first_name", "last_name", "date_of_birth", "sex"]}),
+        ("Contact", {"fields": ["email", "mobile", "time_zone", "dose_time"]}),
+        ("Status", {"fields": ["status", "discontinued_reason"]}),
+        ("Patient login", {"fields": ["user"]}),
+    ]
+    raw_id_fields = ["user"]
+
+
+@admin.register(MedicationStatement)
+class MedicationStatementAdmin(ScopedAdmin):
+    list_display = ["name", "patient", "dose", "route", "release", "last_dose_date", "source"]
+    list_filter = ["route", "release", "source"]
+    search_fields = ["name", "patient__mrn", "patient__last_name"]
+    list_select_related = ["patient"]
+
+
+@admin.register(PatientCondition)
+class PatientConditionAdmin(ScopedAdmin):
+    list_display = ["patient", "condition", "diagnosed_on"]
+    list_filter = ["condition"]
+    list_select_related = ["patient"]
+
+
+@admin.register(LabResult)
+class LabResultAdmin(ScopedAdmin):
+    list_display = ["patient", "test", "value", "unit", "reference_range", "collected_at"]
+    list_filter = ["test"]
+    list_select_related = ["patient"]

@@ -1,0 +1,280 @@
+"""Clinics, their people (staff memberships, patient accounts), patients and what is known about them."""
+
+import zoneinfo
+from functools import cache
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from ldnclinic import scoping
+from ldnclinic.db import ClinicOwned, SoftDeletable, TimeStamped
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in _zones():
+        raise ValidationError(f"{value!r} is not a known IANA time zone (for example Europe/London).")
+
+
+class User(AbstractUser):
+    """A login. Staff reach clinics through Membership; a patient login links to one Patient."""
+
+    email = models.EmailField("email address", blank=True)
+
+    @property
+    def is_patient(self) -> bool:
+        return scoping.patient_id_of(self) is not None
+
+
+class Clinic(TimeStamped):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    time_zone = models.CharField(max_length=64, default="Europe/London", validators=[validate_time_zone])
+    phone = models.CharField(max_length=40, blank=True)
+    email = models.EmailField(blank=True)
+
+    scope_clinic_path = "pk"
+    scope_patient_path = None
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    PRESCRIBER = "prescriber", "Prescriber"
+    NURSE = "nurse", "Nurse / staff"
+    CLINIC_ADMIN = "clinic_admin", "Clinic admin"
+
+
+class Membership(TimeStamped):
+    """A staff user's role in one clinic."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    is_active = models.BooleanField(default=True)
+
+    scope_patient_path = None
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "clinic"], name="membership_one_per_user_clinic"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} at {self.clinic}"
+
+
+class Condition(models.TextChoices):
+    # The conditions domain.md treats (protocols, instruments, responder rules).
+    FIBROMYALGIA = "fibromyalgia", "Fibromyalgia"
+    CROHNS = "crohns", "Crohn's disease"
+    MULTIPLE_SCLEROSIS = "multiple_sclerosis", "Multiple sclerosis"
+    LONG_COVID = "long_covid", "Long COVID"
+    HASHIMOTOS = "hashimotos", "Hashimoto's thyroiditis"
+    CHRONIC_PAIN = "chronic_pain", "Chronic pain (other)"
+    OTHER = "other", "Other"
+
+
+class Sex(models.TextChoices):
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+    INTERSEX = "intersex", "Intersex"
+    UNKNOWN = "unknown", "Not recorded"
+
+
+class DoseTime(models.TextChoices):
+    BEDTIME = "bedtime", "Bedtime"
+    MORNING = "morning", "Morning"  # SE-3: suggested when sleep is disturbed
+
+
+class PatientStatus(models.TextChoices):
+    SCREENING = "screening", "Screening"
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    DISCONTINUED = "discontinued", "Discontinued"
+
+
+class Patient(ClinicOwned, SoftDeletable):
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients")
+    mrn = models.CharField("MRN", max_length=40)
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField()
+    sex = models.CharField(max_length=10, choices=Sex.choices, default=Sex.UNKNOWN)
+    email = models.EmailField(blank=True)
+    mobile = models.CharField(max_length=32, blank=True)
+    time_zone = models.CharField(max_length=64, default="Europe/London", validators=[validate_time_zone])
+    dose_time = models.CharField(max_length=10, choices=DoseTime.choices, default=DoseTime.BEDTIME)
+    status = models.CharField(max_length=20, choices=PatientStatus.choices, default=PatientStatus.SCREENING)
+    discontinued_reason = models.TextField(blank=True)
+    user = models.OneToOneField(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="patient_profile")
+
+    scope_patient_path = "pk"
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "mrn"], name="patient_mrn_unique_in_clinic"),
+            models.CheckConstraint(condition=Q(status__in=PatientStatus.values), name="patient_status_valid"),
+            models.CheckConstraint(
+                condition=~Q(status=PatientStatus.DISCONTINUED) | ~Q(discontinued_reason=""),
+                name="patient_discontinued_needs_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.last_name}, {self.first_name} ({self.mrn})"
+
+    def owning_clinic_id(self) -> int | None:
+        return self.clinic_id
+
+    def clean(self) -> None:
+        if self.status == PatientStatus.DISCONTINUED and not self.discontinued_reason.strip():
+            raise ValidationError({"discontinued_reason": "Say why the patient was discontinued."})
+        if self.user_id and self.user.memberships.exists():
+            raise ValidationError({"user": "A staff login cannot also be a patient login."})
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class PatientCondition(ClinicOwned, SoftDeletable):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="conditions")
+    condition = models.CharField(max_length=30, choices=Condition.choices)
+    diagnosed_on = models.DateField(null=True, blank=True)
+    notes = models.CharField(max_length=500, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "condition"],
+                condition=Q(deleted_at__isnull=True),
+                name="patient_condition_once",
+            ),
+            models.CheckConstraint(condition=Q(condition__in=Condition.values), name="patient_condition_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_condition_display()} since {self.diagnosed_on or 'unknown'}"
+
+
+class Route(models.TextChoices):
+    ORAL = "oral", "Oral"
+    SUBLINGUAL = "sublingual", "Sublingual / buccal"
+    TRANSDERMAL = "transdermal", "Transdermal"
+    INJECTION = "injection", "Injection"
+    NASAL = "nasal", "Nasal"
+    RECTAL = "rectal", "Rectal"
+    TOPICAL = "topical", "Topical"
+    INHALED = "inhaled", "Inhaled"
+    OTHER = "other", "Other / unknown"
+
+
+class Release(models.TextChoices):
+    IR = "IR", "Immediate release"
+    ER = "ER", "Extended release"
+    PATCH = "patch", "Patch"
+    DEPOT = "depot", "Depot / implant"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class MedicationSource(models.TextChoices):
+    PATIENT = "patient", "Patient reported"
+    CLINICIAN = "clinician", "Clinician entered"
+    RECORDS = "records", "Outside records / pharmacy"
+    CHECK_IN = "check_in", "Check-in answer"
+
+
+class MedicationStatement(ClinicOwned, SoftDeletable):
+    """A medicine the patient takes or took (other than LDN). OPI-4 fields; the opioid engine reads it."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="medications")
+    name = models.CharField(max_length=200, help_text="As entered, for example 'Norco 5/325'.")
+    dose = models.CharField(max_length=100, blank=True)
+    route = models.CharField(max_length=20, choices=Route.choices, default=Route.ORAL)
+    release = models.CharField(max_length=10, choices=Release.choices, default=Release.UNKNOWN)
+    start_date = models.DateField(null=True, blank=True)
+    last_dose_date = models.DateField(null=True, blank=True)
+    source = models.CharField(max_length=20, choices=MedicationSource.choices, default=MedicationSource.CLINICIAN)
+    notes = models.CharField(max_length=500, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["patient", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(start_date__isnull=True)
+                | Q(last_dose_date__isnull=True)
+                | Q(last_dose_date__gte=models.F("start_date")),
+                name="medication_last_dose_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LabTest(models.TextChoices):
+    ESR = "ESR", "ESR"
+    CRP = "CRP", "CRP"
+    HS_CRP = "hsCRP", "hs-CRP"
+    ALT = "ALT", "ALT"
+    AST = "AST", "AST"
+    OTHER = "other", "Other"
+
+
+class LabResult(ClinicOwned, SoftDeletable):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="lab_results")
+    test = models.CharField(max_length=10, choices=LabTest.choices)
+    test_name = models.CharField(max_length=100, blank=True, help_text="Name of the test when 'Other'.")
+    value = models.DecimalField(max_digits=10, decimal_places=3)
+    unit = models.CharField(max_length=20)
+    ref_low = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+    ref_high = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+    collected_at = models.DateTimeField()
+    lab_source = models.CharField(max_length=200, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-collected_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ref_low__isnull=True) | Q(ref_high__isnull=True) | Q(ref_low__lte=models.F("ref_high")),
+                name="lab_reference_range_ordered",
+            ),
+            models.CheckConstraint(condition=~Q(test="other") | ~Q(test_name=""), name="lab_other_needs_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.test_name or self.test} {self.value} {self.unit}"
+
+    @property
+    def reference_range(self) -> str:
+        if self.ref_low is None and self.ref_high is None:
+            return ""
+        return (
+            f"{self.ref_low if self.ref_low is not None else ''}–{self.ref_high if self.ref_high is not None else ''}"
+        )

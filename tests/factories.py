@@ -1,0 +1,178 @@
+import datetime as dt
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from patients.models import (
+    Clinic,
+    LabResult,
+    MedicationStatement,
+    Membership,
+    Patient,
+    PatientCondition,
+    Role,
+    User,
+)
+from symptoms.models import SideEffectReport, SymptomCheckIn
+from titration.models import CompoundedPrescription, Pharmacy, TitrationPlan, TitrationStep
+
+PASSWORD = "correct-horse-battery-9"
+
+
+class ClinicFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Clinic
+
+    name = factory.Sequence(lambda n: f"Clinic {n}")
+    slug = factory.Sequence(lambda n: f"clinic-{n}")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.test")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(self, create, extracted, **kwargs):
+        if create:
+            self.save()
+
+
+class StaffFactory(UserFactory):
+    is_staff = True
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(StaffFactory)
+    clinic = factory.SubFactory(ClinicFactory)
+    role = Role.PRESCRIBER
+
+
+class PatientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Patient
+
+    clinic = factory.SubFactory(ClinicFactory)
+    mrn = factory.Sequence(lambda n: f"MRN{n:05d}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    date_of_birth = dt.date(1980, 5, 17)
+    sex = "female"
+    email = factory.LazyAttribute(lambda p: f"{p.mrn.lower()}@patients.example.test")
+    time_zone = "Europe/London"
+
+
+class PatientConditionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PatientCondition
+
+    patient = factory.SubFactory(PatientFactory)
+    condition = "fibromyalgia"
+    diagnosed_on = dt.date(2020, 1, 1)
+
+
+class MedicationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MedicationStatement
+
+    patient = factory.SubFactory(PatientFactory)
+    name = "Sertraline 50 mg"
+    route = "oral"
+    release = "IR"
+
+
+class LabResultFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LabResult
+
+    patient = factory.SubFactory(PatientFactory)
+    test = "ESR"
+    value = Decimal("18")
+    unit = "mm/h"
+    ref_low = Decimal("0")
+    ref_high = Decimal("20")
+    collected_at = factory.LazyFunction(timezone.now)
+
+
+class PharmacyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Pharmacy
+
+    clinic = factory.SubFactory(ClinicFactory)
+    name = factory.Sequence(lambda n: f"Compounding Pharmacy {n}")
+    phone = "020 7946 0000"
+
+
+class PrescriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CompoundedPrescription
+
+    patient = factory.SubFactory(PatientFactory)
+    form = "capsule"
+    strength_value = Decimal("1.5")
+    strength_unit = "mg/capsule"
+    filler = "mcc"
+    release = "IR"
+    quantity = Decimal("30")
+    quantity_unit = "capsules"
+    days_supply = 30
+    refills = 2
+    sig = "Take 1 capsule by mouth at bedtime"
+    pharmacy = factory.LazyAttribute(lambda rx: PharmacyFactory(clinic=rx.patient.clinic))
+    prescriber = factory.LazyAttribute(
+        lambda rx: MembershipFactory(clinic=rx.patient.clinic, role=Role.PRESCRIBER).user
+    )
+    written_on = dt.date(2026, 1, 5)
+    start_on = dt.date(2026, 1, 10)
+    status = "active"
+
+
+class PlanFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TitrationPlan
+
+    patient = factory.SubFactory(PatientFactory)
+    target_dose_mg = Decimal("4.5")
+    start_date = dt.date(2026, 1, 10)
+    status = "active"
+
+
+class StepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TitrationStep
+
+    plan = factory.SubFactory(PlanFactory)
+    sequence = factory.Sequence(lambda n: n + 1)
+    dose_mg = Decimal("1.5")
+    planned_start = dt.date(2026, 1, 10)
+    min_days = 7
+
+
+class CheckInFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SymptomCheckIn
+
+    patient = factory.SubFactory(PatientFactory)
+    recorded_at = factory.LazyFunction(timezone.now)
+    pain = 6
+    fatigue = 5
+    sleep_quality = 4
+    mood = 5
+    took_dose_as_prescribed = True
+
+
+class SideEffectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SideEffectReport
+
+    checkin = factory.SubFactory(CheckInFactory)
+    effect = "headache"
+    severity = 1

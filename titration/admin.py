@@ -1,0 +1,62 @@
+from django.contrib import admin
+
+from ldnclinic.admin import CLINIC_ADMIN, NURSE, PRESCRIBER, PRESCRIBERS_ONLY, ScopedAdmin, ScopedInline
+
+from .models import CompoundedPrescription, Pharmacy, ProtocolStep, TitrationPlan, TitrationProtocol, TitrationStep
+
+
+@admin.register(Pharmacy)
+class PharmacyAdmin(ScopedAdmin):
+    write_roles = frozenset({PRESCRIBER, NURSE, CLINIC_ADMIN})
+    list_display = ["name", "phone", "fax", "email", "clinic"]
+    search_fields = ["name"]
+
+
+@admin.register(CompoundedPrescription)
+class CompoundedPrescriptionAdmin(ScopedAdmin):
+    write_roles = PRESCRIBERS_ONLY
+    list_display = ["patient", "__str__", "quantity", "quantity_unit", "days_supply", "status", "written_on"]
+    list_filter = ["status", "form"]
+    list_select_related = ["patient", "pharmacy"]
+    search_fields = ["patient__mrn", "patient__last_name"]
+
+
+class ProtocolStepInline(admin.TabularInline):
+    model = ProtocolStep
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    has_change_permission = has_delete_permission = has_add_permission
+
+    def has_view_permission(self, request, obj=None):
+        return True
+
+
+@admin.register(TitrationProtocol)
+class TitrationProtocolAdmin(ScopedAdmin):
+    """Templates are shared by every clinic; only the platform operator edits them."""
+
+    write_roles = frozenset()
+    list_display = ["key", "name", "source", "is_active"]
+    inlines = [ProtocolStepInline]
+
+    def get_queryset(self, request):
+        return TitrationProtocol.objects.all() if self._is_member(request) else TitrationProtocol.objects.none()
+
+
+class StepInline(ScopedInline):
+    model = TitrationStep
+    write_roles = PRESCRIBERS_ONLY
+    fields = ["sequence", "dose_mg", "planned_start", "min_days", "actual_start", "status", "note"]
+    show_change_link = False
+
+
+@admin.register(TitrationPlan)
+class TitrationPlanAdmin(ScopedAdmin):
+    write_roles = PRESCRIBERS_ONLY
+    list_display = ["patient", "protocol", "target_dose_mg", "start_date", "status"]
+    list_filter = ["status", "protocol"]
+    list_select_related = ["patient", "protocol"]
+    inlines = [StepInline]
