@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
 
 from . import views
 
@@ -9,6 +10,8 @@ admin.site.site_title = "ldnclinic"
 admin.site.index_title = "Clinic record"
 
 api_v1 = [
+    # Exchange a username and password for an API token (DRF's own view; it refuses bad credentials).
+    path("auth/token/", obtain_auth_token, name="token"),
     path("", include("patients.api_urls")),
 ]
 
