@@ -1,3 +1,4 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from . import api
@@ -5,4 +6,7 @@ from . import api
 router = DefaultRouter()
 router.register("patients", api.PatientViewSet, basename="patient")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("medications/check/", api.MedicationCheckView.as_view(), name="medication-check"),
+    *router.urls,
+]
