@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from itertools import combinations
@@ -48,8 +49,20 @@ class CatalogError(Exception):
 
 
 def tokenize(text: str) -> list[str]:
-    text = text.lower().replace("w/o", " without ").replace("w/", " with ")
+    # Accents off (codéine, péthidine), apostrophes out (Neptune's), "w/" and "w/o" spelt out.
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    text = text.replace("'", "").replace("w/o", " without ").replace("w/", " with ")
     return _TOKEN.findall(_LETTER_DIGIT.sub(" ", text))
+
+
+def stem(word: str) -> str:
+    """A spelling-neutral key: international and phonetic spellings of one generic share it
+    (morfina/morphine, metadona/methadone, nalbufina/nalbuphine, fentanilo/fentanyl)."""
+    key = word.replace("ph", "f").replace("th", "t").replace("y", "i").replace("k", "c").replace("ae", "e")
+    for ending in ("um", "us", "o", "a", "e"):
+        if key.endswith(ending) and len(key) - len(ending) >= 5:
+            return key[: -len(ending)]
+    return key
 
 
 @dataclass(frozen=True)
@@ -140,8 +153,9 @@ def _deletes(word: str, depth: int) -> set[str]:
 
 
 def _allowed_distance(token: str, synonym: str) -> int:
-    # Typing slips: one edit for words of 6+ letters, two when both are long (hydrocodon, bupenorphine).
-    return 2 if len(token) >= 8 and len(synonym) >= 8 else 1
+    # Typing slips: one edit for words of 6+ letters, two only when both are long (hidrocodona).
+    # Checked against 100k+ drug names: looser limits turn hydrogen, methanol, tiamazol into opioids.
+    return 2 if len(token) >= 10 and len(synonym) >= 10 else 1
 
 
 class Catalog:
@@ -168,6 +182,8 @@ class Catalog:
                 self.ingredients[name] = ingredient
                 for synonym in {name, *spec["synonyms"]}:
                     self._add_phrase(synonym, (name,), None, "ingredient")
+                for brand in spec.get("brands", ()):
+                    self._add_phrase(brand, (name,), None, "product")
             for product, spec in data["products"].items():
                 if isinstance(spec, list):
                     spec = {"ingredients": spec}
@@ -178,8 +194,12 @@ class Catalog:
             self.release_words = {tuple(tokenize(k)): v for k, v in data["release_words"].items()}
             self.negators_before = frozenset(data["negators_before"])
             self.negators_after = frozenset(data["negators_after"])
-            self.fragments = tuple(data["fragments"])
-            self.look_alikes = frozenset(data["look_alikes"])
+            # "^opium" matches at the start of a word only (not ipratropium, tiotropium).
+            self.fragments = tuple((f.lstrip("^"), f.startswith("^")) for f in data["fragments"])
+            # Look-alikes are never fuzzy-matched or fragment-flagged; "word*" covers every ending.
+            self.look_alikes = frozenset(w for w in data["look_alikes"] if not w.endswith("*"))
+            self.look_alike_prefixes = tuple(w[:-1] for w in data["look_alikes"] if w.endswith("*"))
+            self.fuzzy_brands = frozenset(data.get("fuzzy_brands", ()))
         except (KeyError, TypeError, AttributeError) as exc:
             raise CatalogError(f"malformed catalog: {exc!r}") from exc
         self.max_phrase = max(len(p) for p in self.phrases)
@@ -196,8 +216,13 @@ class Catalog:
         self.phrases[key] = (tuple(sorted(set(ingredients))), release, kind, text)
 
     def _build_fuzzy_index(self) -> None:
-        """Deletion index over the synonyms of opioids (conflict, caution) for typo-tolerant lookups."""
+        """Typo-tolerant lookups over opioid (conflict, caution) generic names and a few major brands.
+
+        Brand names in general are matched exactly: thousands of real brands sit one letter from an
+        opioid brand (Ultracef/Ultracet, Furoxone/Suboxone), while generic names are long and distinct.
+        """
         self.fuzzy: dict[str, set[str]] = {}
+        self.stems: dict[str, str] = {}
         self.single: dict[str, tuple[str, ...]] = {}
         for key, (ingredients, _release, kind, _text) in self.phrases.items():
             if len(key) != 1:
@@ -205,25 +230,34 @@ class Catalog:
             word = key[0]
             self.single[word] = key
             serious = any(self.ingredients[i].klass in (CONFLICT, CAUTION) for i in ingredients)
-            min_len = 6 if kind == "ingredient" else 7  # short brand names match exactly only
-            if serious and word.isalpha() and len(word) >= min_len:
-                for variant in _deletes(word, 2 if len(word) >= 8 else 1):
+            if not (serious and word.isalpha() and len(word) >= 6):
+                continue
+            if kind == "ingredient":
+                self.stems.setdefault(stem(word), word)
+            if kind == "ingredient" or word in self.fuzzy_brands:
+                for variant in _deletes(word, 2 if len(word) >= 10 else 1):
                     self.fuzzy.setdefault(variant, set()).add(word)
 
     @lru_cache(maxsize=50_000)  # noqa: B019 - one catalog per process; tokens repeat across names
     def fuzzy_lookup(self, token: str) -> str | None:
-        if token in self.look_alikes or len(token) < 6 or not token.isalpha():
+        if len(token) < 6 or not token.isalpha() or self.is_look_alike(token):
             return None
+        by_stem = self.stems.get(stem(token))
+        if by_stem:
+            return by_stem
         candidates: set[str] = set()
-        for variant in _deletes(token, 2 if len(token) >= 8 else 1):
+        for variant in _deletes(token, 2 if len(token) >= 10 else 1):
             candidates |= self.fuzzy.get(variant, set())
         best, best_distance = None, 99
-        for synonym in sorted(candidates):
+        for synonym in sorted(c for c in candidates if c[0] == token[0]):  # slips rarely hit the first letter
             limit = _allowed_distance(token, synonym)
             distance = _damerau(token, synonym, limit)
             if distance <= limit and distance < best_distance:
                 best, best_distance = synonym, distance
         return best
+
+    def is_look_alike(self, token: str) -> bool:
+        return token in self.look_alikes or token.startswith(self.look_alike_prefixes)
 
     def _negated(self, tokens: list[str], start: int, end: int) -> bool:
         before = tokens[start - 1] if start > 0 else ""
@@ -266,8 +300,8 @@ class Catalog:
                 token = tokens[i]
                 if (
                     token.isalpha()
-                    and token not in self.look_alikes
-                    and any(f in token for f in self.fragments)
+                    and not self.is_look_alike(token)
+                    and any(token.startswith(f) if prefix else f in token for f, prefix in self.fragments)
                     and not self._negated(tokens, i, i + 1)
                 ):
                     fragment_hit = True
