@@ -7,6 +7,8 @@ from the admin: rows are archived (soft delete) and their history stays.
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -105,7 +107,11 @@ class ScopedAdmin(RoleScopedMixin, SimpleHistoryAdmin):
     def _ensure_visible(self, request, object_id) -> None:
         # simple_history's history pages fall back to history rows for objects the queryset hides,
         # which would show another clinic's record; refuse anything scoping does not allow.
-        if not self.get_queryset(request).filter(pk=object_id).exists():
+        try:
+            visible = self.get_queryset(request).filter(pk=unquote(object_id)).exists()
+        except (ValueError, ValidationError):  # a malformed id is a missing record, not a server error
+            visible = False
+        if not visible:
             raise Http404("No such record.")
 
     def history_view(self, request, object_id, extra_context=None):

@@ -6,14 +6,23 @@ always carries the patient's clinic (checked on save), so one filter on ``clinic
 """
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 
 class SoftDeleteQuerySet(models.QuerySet):
     def delete(self):  # type: ignore[override]
-        """Bulk delete through the app marks rows deleted; it never removes them."""
-        return self.filter(deleted_at__isnull=True).update(deleted_at=timezone.now()), {}
+        """Bulk delete through the app marks rows deleted; it never removes them.
+
+        Row by row, not one UPDATE: each archive must leave a history row (who, when) like
+        ``Model.delete()`` does, and an UPDATE sends no signals to django-simple-history.
+        """
+        count = 0
+        with transaction.atomic(using=self.db):
+            for obj in self.filter(deleted_at__isnull=True):
+                obj.delete()
+                count += 1
+        return count, ({self.model._meta.label: count} if count else {})
 
     def alive(self):
         return self.filter(deleted_at__isnull=True)

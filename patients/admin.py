@@ -1,9 +1,20 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import Q
 
+from ldnclinic import scoping
 from ldnclinic.admin import CLINIC_ADMIN, ScopedAdmin, ScopedInline
 
 from .models import Clinic, LabResult, MedicationStatement, Membership, Patient, PatientCondition, User
+
+
+def login_choices(request, owned: Q):
+    """Logins a clinic user may attach: their clinic's own (``owned``) and logins not attached to any
+    clinic or patient yet (made by the operator). Never another clinic's staff or patients."""
+    if request.user.is_superuser:
+        return User.objects.all()
+    unattached = Q(memberships__isnull=True, patient_profile__isnull=True)
+    return User.objects.filter(owned | unattached).distinct()
 
 
 @admin.register(User)
@@ -35,6 +46,12 @@ class MembershipAdmin(ScopedAdmin):
     list_filter = ["role", "is_active"]
     autocomplete_fields = []
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":  # staff of the user's clinics; never a patient login
+            owned = Q(memberships__clinic_id__in=scoping.staff_clinic_ids(request.user))
+            kwargs["queryset"] = login_choices(request, owned)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
 
 class ConditionInline(ScopedInline):
     model = PatientCondition
@@ -60,6 +77,12 @@ class PatientAdmin(ScopedAdmin):
         ("Patient login", {"fields": ["user"]}),
     ]
     raw_id_fields = ["user"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":  # patient logins of the user's clinics; never a staff login
+            owned = Q(patient_profile__clinic_id__in=scoping.staff_clinic_ids(request.user))
+            kwargs["queryset"] = login_choices(request, owned)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(MedicationStatement)

@@ -42,6 +42,7 @@ class Clinic(TimeStamped):
 
     scope_clinic_path = "pk"
     scope_patient_path = None
+    history = HistoricalRecords()  # the clinic admin edits it; who changed what is kept like any record
 
     class Meta:
         ordering = ["name"]
@@ -75,6 +76,11 @@ class Membership(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.user} — {self.get_role_display()} at {self.clinic}"
+
+    def clean(self) -> None:
+        # The mirror of Patient.clean: a patient login given a membership would read the whole clinic.
+        if self.user_id and Patient.all_objects.filter(user_id=self.user_id).exists():
+            raise ValidationError({"user": "A patient login cannot also be a staff login."})
 
 
 class Condition(models.TextChoices):

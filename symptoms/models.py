@@ -1,5 +1,7 @@
 """Symptom check-ins (PRO-1) and the side effects reported in them (domain.md 1.4)."""
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
@@ -79,6 +81,14 @@ class SymptomCheckIn(ClinicOwned, SoftDeletable):
 
     def __str__(self) -> str:
         return f"Check-in {self.recorded_at:%Y-%m-%d} for {self.patient}"
+
+    def clean(self) -> None:
+        # A TextField's max_length only limits the form widget; full_clean must refuse it too
+        # (API and import paths validate with full_clean, not with an admin form).
+        try:
+            MaxLengthValidator(NOTES_MAX_LENGTH)(self.notes)
+        except ValidationError as exc:
+            raise ValidationError({"notes": exc.messages}) from None
 
 
 class SideEffectReport(ClinicOwned):

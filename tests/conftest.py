@@ -72,3 +72,54 @@ def login(client):
         return client
 
     return _login
+
+
+@pytest.fixture
+def operator(db):
+    """The platform operator (superuser): the only login that manages logins."""
+    return f.StaffFactory(username="operator", is_superuser=True)
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+def admin_form_data(response) -> dict:
+    """What the browser would post back, unchanged, from an admin add/change page response."""
+    from django.forms import MultiWidget
+
+    context = response.context
+    forms = [context["adminform"].form]
+    for inline in context["inline_admin_formsets"]:
+        forms += [inline.formset.management_form, *inline.formset.forms]
+    data = {}
+    for form in forms:
+        for bound in form:
+            value = bound.value()
+            if isinstance(bound.field.widget, MultiWidget):  # the admin's split date and time
+                for i, part in enumerate(bound.field.widget.decompress(value)):
+                    data[f"{bound.html_name}_{i}"] = "" if part is None else str(part)
+            elif value is not None:
+                data[bound.html_name] = str(value)
+    return data
+
+
+@pytest.fixture
+def admin_change(client):
+    """Change ``obj`` through its admin page as ``user``: load the form, apply ``changes``, save.
+
+    ``changes`` are form field names (``steps-0-dose_mg`` for an inline row). Returns the response.
+    """
+    from django.urls import reverse
+
+    def _change(user, obj, **changes):
+        client.force_login(user)
+        url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+        page = client.get(url)
+        assert page.status_code == 200, page.status_code
+        return client.post(url, {**admin_form_data(page), **changes, "_save": "Save"})
+
+    return _change

@@ -176,3 +176,43 @@ class SideEffectFactory(factory.django.DjangoModelFactory):
     checkin = factory.SubFactory(CheckInFactory)
     effect = "headache"
     severity = 1
+
+
+# --- One row of any clinic model (used by the privacy and role suites) -------------------------
+
+
+def factory_for(model):
+    """The factory in this module that builds ``model``; a model without one fails loudly."""
+    for candidate in list(globals().values()):
+        if (
+            isinstance(candidate, type)
+            and issubclass(candidate, factory.django.DjangoModelFactory)
+            and candidate._meta.model is model
+        ):
+            return candidate
+    raise LookupError(
+        f"tests/factories.py has no factory for {model._meta.label}: add one, so the privacy and "
+        "role suites build a row of it for each clinic and prove it is scoped."
+    )
+
+
+def row_for(model, patient):
+    """One row of ``model`` owned by ``patient``, or by the patient's clinic for clinic-level models.
+
+    Reads the same ``scope_clinic_path``/``scope_patient_path`` attributes as ldnclinic.scoping, so a
+    new clinic model with a factory is covered without editing this function.
+    """
+    if getattr(model, "scope_clinic_path", "clinic") == "pk":
+        return patient.clinic
+    path = getattr(model, "scope_patient_path", "patient")
+    if path == "pk":
+        return patient
+    build = factory_for(model)
+    if path is None:
+        return build(clinic=patient.clinic)
+    head, _, rest = path.partition("__")
+    if rest:  # reached through a parent (step -> plan -> patient): reuse the patient's parent row
+        parent_model = model._meta.get_field(head).related_model
+        parent = parent_model._default_manager.filter(**{rest: patient}).first() or row_for(parent_model, patient)
+        return build(**{head: parent})
+    return build(**{path: patient})

@@ -71,7 +71,9 @@ def processes(tmp_path):
 
 def test_worker_process_runs_a_task_enqueued_by_another_process(processes):
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    log = processes.celery("worker", "worker", "--loglevel", "INFO", "--concurrency", "1", "-Q", queue, "-n", f"{queue}@%h")
+    log = processes.celery(
+        "worker", "worker", "--loglevel", "INFO", "--concurrency", "1", "-Q", queue, "-n", f"{queue}@%h"
+    )
     _wait_for(log, "ready")
     label = uuid.uuid4().hex
     heartbeat.apply_async(args=[label], queue=queue)

@@ -78,7 +78,9 @@ FORM_UNITS = {
     Form.CREAM: {StrengthUnit.MG_PER_ML, StrengthUnit.MG_PER_G},
     Form.EYE_DROPS: {StrengthUnit.PERCENT},
 }
-PER_UNIT_DOSE_FORMS = {Form.CAPSULE, Form.TABLET, Form.TROCHE}
+# A tuple, not a set: rx_unit_strength_is_low_dose lists these, and a set's order changes from one
+# process to the next (string hashing), which made `makemigrations --check` fail at random.
+PER_UNIT_DOSE_FORMS = (Form.TABLET, Form.TROCHE, Form.CAPSULE)
 
 
 class Filler(models.TextChoices):
