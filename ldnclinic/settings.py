@@ -7,6 +7,7 @@ Production: see README "Configuration".
 from datetime import timedelta
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_database, env_email, env_int, env_list, env_redis_url, env_str
@@ -168,6 +169,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ldnclinic.tasks.heartbeat",
         "schedule": timedelta(seconds=env_int("HEARTBEAT_SECONDS", 60, minimum=1)),
     },
+    # Re-evaluate every screening and active patient: catalog changes, washouts elapsing, expiries.
+    "opioid-sweep": {"task": "patients.opioid_sweep", "schedule": crontab(hour=2, minute=30)},
 }
 
 # --- API --------------------------------------------------------------------------------------

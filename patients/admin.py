@@ -5,6 +5,7 @@ from django.db.models import Q
 from ldnclinic import scoping
 from ldnclinic.admin import CLINIC_ADMIN, ScopedAdmin, ScopedInline
 
+from .flag_admin import OpenFlagInline, announce_flags
 from .models import Clinic, LabResult, MedicationStatement, Membership, Patient, PatientCondition, User
 
 
@@ -69,7 +70,7 @@ class PatientAdmin(ScopedAdmin):
     list_filter = ["status", "conditions__condition", "dose_time"]
     search_fields = ["mrn", "last_name", "first_name", "email"]
     list_select_related = ["clinic"]
-    inlines = [ConditionInline, MedicationInline]
+    inlines = [OpenFlagInline, ConditionInline, MedicationInline]
     fieldsets = [
         (None, {"fields": ["clinic", "mrn", "first_name", "last_name", "date_of_birth", "sex"]}),
         ("Contact", {"fields": ["email", "mobile", "time_zone", "dose_time"]}),
@@ -84,6 +85,19 @@ class PatientAdmin(ScopedAdmin):
             kwargs["queryset"] = login_choices(request, owned)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else [i for i in self.inlines if i is not OpenFlagInline]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        patient = self.get_object(request, object_id)
+        if patient is not None and request.method == "GET":
+            announce_flags(request, patient.conflict_flags.all())
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def response_change(self, request, obj):
+        announce_flags(request, obj.conflict_flags.all())  # medications saved inline were just checked
+        return super().response_change(request, obj)
+
 
 @admin.register(MedicationStatement)
 class MedicationStatementAdmin(ScopedAdmin):
@@ -91,6 +105,10 @@ class MedicationStatementAdmin(ScopedAdmin):
     list_filter = ["route", "release", "source"]
     search_fields = ["name", "patient__mrn", "patient__last_name"]
     list_select_related = ["patient"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)  # saving runs the opioid check (patients.signals)
+        announce_flags(request, obj.conflict_flags.all())
 
 
 @admin.register(PatientCondition)

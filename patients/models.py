@@ -284,3 +284,6 @@ class LabResult(ClinicOwned, SoftDeletable):
         return (
             f"{self.ref_low if self.ref_low is not None else ''}–{self.ref_high if self.ref_high is not None else ''}"
         )
+
+
+from .flag_models import ConflictFlag, SafetyGateEvent  # noqa: E402, F401 - models of this app, kept in their own file

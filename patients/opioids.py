@@ -274,7 +274,8 @@ class Catalog:
                     break
         return found
 
-    def match(self, name: str) -> MatchResult:
+    def match(self, name: str, release_hint: str | None = None) -> MatchResult:
+        """``release_hint``: what the medication record says (ER, patch, depot), merged with the name's."""
         tokens = tokenize(name)
         evidence: list[Evidence] = []
         found: dict[str, None] = {}  # ordered set of ingredient names
@@ -318,6 +319,8 @@ class Catalog:
                 if release:
                     product_release.add(release)
             i += length
+        if release_hint in RELEASE_PRIORITY:
+            product_release.add(release_hint)
         return self._classify(name, tokens, tuple(found), evidence, product_release, fragment_hit)
 
     def _classify(self, name, tokens, found, evidence, product_release, fragment_hit) -> MatchResult:
@@ -325,7 +328,7 @@ class Catalog:
         klass = next((c for c in CLASS_PRIORITY if c in classes), NONE)
         if klass in (NONE, OPIOID_CONTEXT, ANTAGONIST) and fragment_hit:
             klass = CAUTION
-        releases = product_release or self._release(tokens)
+        releases = product_release | self._release(tokens)  # the slowest release named anywhere wins
         opioids = tuple(i for i in found if self.ingredients[i].klass == CONFLICT)
         if "buprenorphine" in opioids and "ER" in releases and INJECTION_WORDS & set(tokens):
             releases = releases | {"depot"}  # extended-release buprenorphine injection is a depot
@@ -408,10 +411,10 @@ def unavailable(name: str, reason: str) -> MatchResult:
     )
 
 
-def match(name: str, catalog: Catalog | None = None) -> MatchResult:
+def match(name: str, catalog: Catalog | None = None, release_hint: str | None = None) -> MatchResult:
     """Classify one medicine name. Never raises and never answers 'none' when it could not check."""
     try:
-        return (catalog or get_catalog()).match(name or "")
+        return (catalog or get_catalog()).match(name or "", release_hint=release_hint)
     except Exception as exc:  # noqa: BLE001 - any failure must surface as "review manually"
         logger.exception("opioid check failed for %r", name)
         return unavailable(name, f"{type(exc).__name__}: {exc}")

@@ -6,12 +6,14 @@ from django.utils import timezone
 
 from patients.models import (
     Clinic,
+    ConflictFlag,
     LabResult,
     MedicationStatement,
     Membership,
     Patient,
     PatientCondition,
     Role,
+    SafetyGateEvent,
     User,
 )
 from symptoms.models import SideEffectReport, SymptomCheckIn
@@ -176,6 +178,35 @@ class SideEffectFactory(factory.django.DjangoModelFactory):
     checkin = factory.SubFactory(CheckInFactory)
     effect = "headache"
     severity = 1
+
+
+class ConflictFlagFactory(factory.django.DjangoModelFactory):
+    """A conflict flag on an opioid the patient is taking (no last dose: no earliest start)."""
+
+    class Meta:
+        model = ConflictFlag
+        django_get_or_create = ("medication", "kind")  # saving the medication already evaluated it
+
+    patient = factory.SubFactory(PatientFactory)
+    medication = factory.LazyAttribute(lambda f: MedicationFactory(patient=f.patient, name="Norco 5/325"))
+    kind = "conflict"
+    severity = "high"
+    medication_text = "Norco 5/325"
+    ingredients = ["acetaminophen", "hydrocodone"]
+    evidence = ['"norco" -> norco (acetaminophen+hydrocodone; product)']
+    catalog_version = "test"
+    washout_days = 10
+    evaluated_at = factory.LazyFunction(timezone.now)
+
+
+class SafetyGateEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SafetyGateEvent
+
+    patient = factory.SubFactory(PatientFactory)
+    action = "activate_prescription"
+    outcome = "blocked"
+    summary = "Opioid conflict: Norco 5/325"
 
 
 # --- One row of any clinic model (used by the privacy and role suites) -------------------------

@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from ldnclinic.admin import CLINIC_ADMIN, NURSE, PRESCRIBER, PRESCRIBERS_ONLY, ScopedAdmin, ScopedInline
 
+from .admin_forms import PlanForm, PrescriptionForm, StepFormSet
 from .models import CompoundedPrescription, Pharmacy, ProtocolStep, TitrationPlan, TitrationProtocol, TitrationStep
 
 
@@ -14,11 +15,17 @@ class PharmacyAdmin(ScopedAdmin):
 
 @admin.register(CompoundedPrescription)
 class CompoundedPrescriptionAdmin(ScopedAdmin):
+    form = PrescriptionForm
     write_roles = PRESCRIBERS_ONLY
     list_display = ["patient", "__str__", "quantity", "quantity_unit", "days_supply", "status", "written_on"]
     list_filter = ["status", "form"]
     list_select_related = ["patient", "pharmacy"]
     search_fields = ["patient__mrn", "patient__last_name"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.request_user = request.user
+        return form
 
 
 class ProtocolStepInline(admin.TabularInline):
@@ -48,15 +55,27 @@ class TitrationProtocolAdmin(ScopedAdmin):
 
 class StepInline(ScopedInline):
     model = TitrationStep
+    formset = StepFormSet
     write_roles = PRESCRIBERS_ONLY
     fields = ["sequence", "dose_mg", "planned_start", "min_days", "actual_start", "status", "note"]
     show_change_link = False
 
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.request_user = request.user
+        return formset
+
 
 @admin.register(TitrationPlan)
 class TitrationPlanAdmin(ScopedAdmin):
+    form = PlanForm
     write_roles = PRESCRIBERS_ONLY
     list_display = ["patient", "protocol", "target_dose_mg", "start_date", "status"]
     list_filter = ["status", "protocol"]
     list_select_related = ["patient", "protocol"]
     inlines = [StepInline]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.request_user = request.user
+        return form
