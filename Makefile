@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format migrate seed check-deploy clean
+.PHONY: install run test bench lint format migrate seed check-deploy clean
 
 install: $(STAMP)
 
@@ -33,6 +33,12 @@ run: install
 
 test: install
 	$(VENV)/bin/pytest
+
+# Benchmarks print JSON lines: each target next to a baseline measured in the same run.
+bench: install
+	@for bench in tests/benchmarks/bench_*.py; do \
+		DJANGO_SETTINGS_MODULE=ldnclinic.test_settings $(PY) -m tests.benchmarks.$$(basename $$bench .py) || exit 1; \
+	done
 
 lint: install
 	$(VENV)/bin/ruff check .

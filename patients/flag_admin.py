@@ -3,12 +3,13 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 from django.utils.html import format_html
 
 from ldnclinic.admin import CLINICAL_WRITERS, ScopedAdmin, ScopedInline
 
 from . import services
-from .flag_models import AcknowledgeReason, ConflictFlag, FlagStatus, SafetyGateEvent
+from .flag_models import AcknowledgeReason, ClinicianTask, ConflictFlag, FlagStatus, SafetyGateEvent
 
 ENGINE_FIELDS = [
     "patient",
@@ -168,3 +169,32 @@ class SafetyGateEventAdmin(ScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ClinicianTask)
+class ClinicianTaskAdmin(ScopedAdmin):
+    actions = []
+    list_display = ["title", "patient", "kind", "status", "due_on", "created_at"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["patient"]
+    search_fields = ["title", "patient__mrn", "patient__last_name"]
+    fields = [
+        "patient",
+        "kind",
+        "title",
+        "detail",
+        "due_on",
+        "status",
+        "completed_note",
+        "completed_by",
+        "completed_at",
+    ]
+    readonly_fields = ["patient", "kind", "title", "detail", "due_on", "completed_by", "completed_at"]
+
+    def has_add_permission(self, request, *args):
+        return False  # tasks are raised by rules
+
+    def save_model(self, request, obj, form, change):
+        if "status" in form.changed_data and obj.status != "open":
+            obj.completed_by, obj.completed_at = request.user, timezone.now()
+        super().save_model(request, obj, form, change)

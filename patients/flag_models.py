@@ -164,3 +164,47 @@ class SafetyGateEvent(ClinicOwned):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()}: {self.get_outcome_display()}"
+
+
+class TaskKind(models.TextChoices):
+    OPIOID_PLAN = "opioid_plan", "Opioid while on LDN: hold LDN / opioid plan (OPI-W3)"
+    SIDE_EFFECT = "side_effect", "Severe side effect review (SE-4)"
+    HOLD_REVIEW = "hold_review", "Step held over 14 days (REM-1)"
+    EFFICACY_REVIEW = "efficacy_review", "Efficacy review at 12 weeks (EFF-1)"
+    MISSED_CHECKINS = "missed_checkins", "Missed check-ins (REM-3)"
+    OTHER = "other", "Other"
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ClinicianTask(ClinicOwned):
+    """Something a clinician must do for a patient, raised by a rule. ``key`` makes raising it idempotent."""
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="clinician_tasks")
+    kind = models.CharField(max_length=20, choices=TaskKind.choices)
+    key = models.CharField(max_length=120, unique=True)
+    title = models.CharField(max_length=200)
+    detail = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.OPEN)
+    due_on = models.DateField(null=True, blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_note = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["status", "due_on", "-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=TaskKind.values), name="task_kind_valid"),
+            models.CheckConstraint(condition=Q(status__in=TaskStatus.values), name="task_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.get_status_display()})"

@@ -224,6 +224,8 @@ class MedicationStatement(ClinicOwned, SoftDeletable):
     last_dose_date = models.DateField(null=True, blank=True)
     source = models.CharField(max_length=20, choices=MedicationSource.choices, default=MedicationSource.CLINICIAN)
     notes = models.CharField(max_length=500, blank=True)
+    # OPI-4: the ingredients the opioid engine found in the name, kept with the statement.
+    ingredients = models.JSONField(default=list, blank=True, editable=False)
 
     history = HistoricalRecords()
 
@@ -286,4 +288,4 @@ class LabResult(ClinicOwned, SoftDeletable):
         )
 
 
-from .flag_models import ConflictFlag, SafetyGateEvent  # noqa: E402, F401 - models of this app, kept in their own file
+from .flag_models import ClinicianTask, ConflictFlag, SafetyGateEvent  # noqa: E402, F401 - models of this app, kept in their own file

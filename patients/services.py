@@ -19,14 +19,16 @@ from .flag_models import (
     PRESCRIBER_KINDS,
     SEVERITY_OF_KIND,
     AcknowledgeReason,
+    ClinicianTask,
     ConflictFlag,
     FlagKind,
     FlagStatus,
     GateAction,
     GateOutcome,
     SafetyGateEvent,
+    TaskKind,
 )
-from .models import MedicationStatement, Patient, Role, Route
+from .models import MedicationStatement, Patient, PatientStatus, Role, Route
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +103,14 @@ def medication_evaluate(*, medication: MedicationStatement, today: dt.date | Non
     wanted = None if medication.deleted_at else _kind_for(result)
     touched: list[ConflictFlag] = []
     with transaction.atomic():
+        if list(result.ingredients) != medication.ingredients:  # OPI-4; update() sends no save signal
+            MedicationStatement.all_objects.filter(pk=medication.pk).update(ingredients=list(result.ingredients))
+            medication.ingredients = list(result.ingredients)
         if wanted:
             flag = _upsert_flag(medication, wanted, result, now)
             _apply_dates_and_expiry(flag, today, now)
+            if flag.kind == FlagKind.CONFLICT and flag.status == FlagStatus.OPEN and _on_ldn(patient):
+                _raise_opioid_plan_task(flag)
             touched.append(flag)
         stale = ConflictFlag.objects.select_for_update().filter(medication=medication).exclude(kind=wanted or "")
         for flag in stale.exclude(status=FlagStatus.RESOLVED):
@@ -156,6 +163,24 @@ def _upsert_flag(medication, kind: str, result: opioids.MatchResult, now) -> Con
     return flag
 
 
+def _on_ldn(patient: Patient) -> bool:
+    return patient.status == PatientStatus.ACTIVE
+
+
+def _raise_opioid_plan_task(flag: ConflictFlag) -> None:
+    """OPI-W3: an opioid while on LDN is a plan for a clinician to make, not a date to compute."""
+    ClinicianTask.objects.get_or_create(
+        key=f"opioid-plan:{flag.pk}:{flag.last_dose_date or 'current'}",
+        defaults={
+            "patient": flag.patient,
+            "kind": TaskKind.OPIOID_PLAN,
+            "title": f"Opioid while on LDN: {flag.medication_text}",
+            "detail": "Hold LDN and agree an opioid plan with the patient (OPI-W3). "
+            "No automatic restart date is given.",
+        },
+    )
+
+
 def _apply_dates_and_expiry(flag: ConflictFlag, today: dt.date, now: dt.datetime) -> None:
     if flag.kind == FlagKind.CONFLICT:
         washout = _washout(flag)
@@ -163,6 +188,10 @@ def _apply_dates_and_expiry(flag: ConflictFlag, today: dt.date, now: dt.datetime
         flag.earliest_start_note = washout.reason[:300]
         if flag.status != FlagStatus.RESOLVED and washout.elapsed(today):
             _resolve(flag, f"washout complete on {washout.earliest_start:%Y-%m-%d}: {washout.reason}", now)
+        elif flag.status != FlagStatus.RESOLVED and _on_ldn(flag.patient):
+            # OPI-W3: a current opioid while on LDN gets no automatic date; a clinician task carries it.
+            flag.earliest_safe_start = None
+            flag.earliest_start_note = "on LDN: hold LDN and make an opioid plan (OPI-W3); no automatic date"
     if flag.status == FlagStatus.ACKNOWLEDGED and flag.expires_at and flag.expires_at <= now:
         flag.status = FlagStatus.OPEN  # the acknowledgement lapsed; history keeps who gave it
         flag.notes = [*flag.notes, f"acknowledgement expired {flag.expires_at:%Y-%m-%d %H:%M} UTC; reopened"]

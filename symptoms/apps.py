@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class SymptomsConfig(AppConfig):
     name = "symptoms"
     verbose_name = "Symptom check-ins"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401 - the opioid answer reaches the medication list

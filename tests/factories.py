@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from patients.models import (
     Clinic,
+    ClinicianTask,
     ConflictFlag,
     LabResult,
     MedicationStatement,
@@ -197,6 +198,16 @@ class ConflictFlagFactory(factory.django.DjangoModelFactory):
     catalog_version = "test"
     washout_days = 10
     evaluated_at = factory.LazyFunction(timezone.now)
+
+
+class ClinicianTaskFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ClinicianTask
+
+    patient = factory.SubFactory(PatientFactory)
+    kind = "opioid_plan"
+    key = factory.Sequence(lambda n: f"test-task-{n}")
+    title = "Opioid while on LDN: Norco 5/325"
 
 
 class SafetyGateEventFactory(factory.django.DjangoModelFactory):

@@ -53,6 +53,7 @@ def prescription_activate(
         prescription._change_reason = override_reason and f"activated over open flags: {override_reason}"
         prescription.full_clean()
         prescription.save()
+        patient_services.enqueue_patient_evaluation([prescription.patient_id])
     return prescription
 
 
@@ -72,6 +73,7 @@ def plan_start(*, actor, plan: TitrationPlan, start: dt.date, override_reason: s
         first.status = StepStatus.ACTIVE
         first.actual_start = start
         first.save()
+        patient_services.enqueue_patient_evaluation([plan.patient_id])
     return plan
 
 

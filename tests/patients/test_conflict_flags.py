@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from patients import opioids, services, tasks
-from patients.flag_models import ConflictFlag, FlagKind, FlagStatus, GateOutcome, SafetyGateEvent
+from patients.flag_models import ClinicianTask, ConflictFlag, FlagKind, FlagStatus, GateOutcome, SafetyGateEvent
 from patients.models import MedicationStatement, PatientStatus
 from tests import factories as f
 from titration import services as titration_services
@@ -311,3 +311,48 @@ def test_two_workers_evaluating_at_once_create_one_flag(clinic):
         t.join(timeout=30)
     assert errors == []
     assert ConflictFlag.objects.filter(medication=med).count() == 1
+
+
+def test_medication_keeps_the_ingredients_the_engine_found_OPI_4(patient):
+    med = f.MedicationFactory(patient=patient, name="APAP/HYDROCODONE BITARTRATE 325-5 MG", route="oral")
+    med.refresh_from_db()
+    assert med.ingredients == ["acetaminophen", "hydrocodone"]
+    assert (med.route, med.release, med.source) == ("oral", "IR", "clinician")
+
+
+def test_opioid_while_on_ldn_raises_an_opioid_plan_task_and_no_date_OPI_W3(patient):
+    patient.status = PatientStatus.ACTIVE
+    patient.save()
+    med = f.MedicationFactory(patient=patient, name="oxycodone 5 mg after surgery", last_dose_date=timezone.localdate())
+    (flag,) = flags_of(med)
+    assert flag.status == FlagStatus.OPEN
+    assert flag.earliest_safe_start is None
+    assert "OPI-W3" in flag.earliest_start_note
+    (task,) = ClinicianTask.objects.filter(patient=patient, kind="opioid_plan")
+    assert "Hold LDN" in task.detail
+    services.medication_evaluate(medication=med)  # idempotent: still one task
+    assert ClinicianTask.objects.filter(patient=patient, kind="opioid_plan").count() == 1
+
+
+def test_old_opioid_history_on_ldn_resolves_without_a_task_OPI_W3(patient):
+    patient.status = PatientStatus.ACTIVE
+    patient.save()
+    med = f.MedicationFactory(patient=patient, name="codeine 30 mg", last_dose_date=dt.date(2019, 5, 1))
+    assert flags_of(med)[0].status == FlagStatus.RESOLVED
+    assert not ClinicianTask.objects.filter(patient=patient).exists()
+
+
+@pytest.mark.parametrize("answer", ["yes", "unsure"])
+def test_checkin_opioid_answer_adds_a_medication_to_verify_and_flags_it(patient, answer):
+    checkin = f.CheckInFactory(patient=patient, opioid_use=answer)
+    med = MedicationStatement.objects.get(patient=patient, source="check_in")
+    assert f"#{checkin.pk}" in med.name
+    (flag,) = flags_of(med)
+    assert (flag.kind, flag.status) == (FlagKind.CAUTION, FlagStatus.OPEN)
+    checkin.save()  # saved again: still one entry
+    assert MedicationStatement.objects.filter(patient=patient, source="check_in").count() == 1
+
+
+def test_checkin_answering_no_adds_nothing(patient):
+    f.CheckInFactory(patient=patient, opioid_use="no")
+    assert not MedicationStatement.objects.filter(patient=patient).exists()
