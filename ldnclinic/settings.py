@@ -141,13 +141,15 @@ else:
     _control_dir = VAR_DIR / "celery" / "control"
     for _folder in (_broker_dir, _processed_dir, _control_dir):
         _folder.mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem://localhost//"  # a host silences kombu's "no hostname" warning
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_processed_dir),
         "store_processed": False,
         "control_folder": str(_control_dir),
+        # The filesystem transport polls; once a second made a burst of checks take a minute.
+        "polling_interval": 0.2,
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_ACCEPT_CONTENT = ["json"]
