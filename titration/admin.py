@@ -1,6 +1,8 @@
 from django.contrib import admin
 
 from ldnclinic.admin import CLINIC_ADMIN, NURSE, PRESCRIBER, PRESCRIBERS_ONLY, ScopedAdmin, ScopedInline
+from patients import services as patient_services
+from patients.flag_admin import announce_flags
 
 from .admin_forms import PlanForm, PrescriptionForm, StepFormSet
 from .models import CompoundedPrescription, Pharmacy, ProtocolStep, TitrationPlan, TitrationProtocol, TitrationStep
@@ -26,6 +28,12 @@ class CompoundedPrescriptionAdmin(ScopedAdmin):
         form = super().get_form(request, obj, **kwargs)
         form.request_user = request.user
         return form
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # The conflict check runs in the request, so the prescriber sees it at once.
+        patient_services.patient_evaluate(patient=obj.patient)
+        announce_flags(request, obj.patient.conflict_flags.all())
 
 
 class ProtocolStepInline(admin.TabularInline):

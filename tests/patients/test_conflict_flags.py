@@ -356,3 +356,18 @@ def test_checkin_opioid_answer_adds_a_medication_to_verify_and_flags_it(patient,
 def test_checkin_answering_no_adds_nothing(patient):
     f.CheckInFactory(patient=patient, opioid_use="no")
     assert not MedicationStatement.objects.filter(patient=patient).exists()
+
+
+def test_saving_a_prescription_shows_open_conflicts_at_once(client, patient):
+    rx = f.PrescriptionFactory(patient=patient, status=PrescriptionStatus.DRAFT)
+    (med,) = MedicationStatement.objects.bulk_create(  # on the list, but never checked yet
+        [MedicationStatement(patient=patient, clinic=patient.clinic, name="Dilaudid 2 mg", route="oral")]
+    )
+    client.force_login(rx.prescriber)
+    url = reverse("admin:titration_compoundedprescription_change", args=[rx.pk])
+    from tests.conftest import admin_form_data
+
+    response = client.post(url, {**admin_form_data(client.get(url)), "sig": "1 capsule at night"}, follow=True)
+    shown = [str(m) for m in response.context["messages"]]
+    assert any(m.startswith("OPIOID CONFLICT: Dilaudid") for m in shown), shown
+    assert flags_of(med)[0].status == FlagStatus.OPEN
