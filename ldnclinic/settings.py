@@ -173,6 +173,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Re-evaluate every screening and active patient: catalog changes, washouts elapsing, expiries.
     "opioid-sweep": {"task": "patients.opioid_sweep", "schedule": crontab(hour=2, minute=30)},
+    # The reminder outbox: claim and send what is due, every minute (no Celery ETAs).
+    "reminder-tick": {"task": "titration.reminder_tick", "schedule": timedelta(seconds=60)},
+    # Write the coming days' reminder rows for every active patient (idempotent by key).
+    "reminder-plan": {"task": "titration.reminder_plan_all", "schedule": timedelta(minutes=15)},
 }
 
 # --- API --------------------------------------------------------------------------------------
@@ -207,6 +211,17 @@ SPECTACULAR_SETTINGS = {
 MAILERS = {"default": env_email("EMAIL_URL")}
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "ldnclinic <no-reply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Text messages: the console (log) by default, or ldnclinic.messaging.FileSMSBackend (SMS_FILE_PATH);
+# a provider backend is a class with send(to, body, key), named here once it is configured.
+SMS_BACKEND = env_str("SMS_BACKEND", "ldnclinic.messaging.ConsoleSMSBackend")
+SMS_FILE_PATH = env_str("SMS_FILE_PATH", str(VAR_DIR / "sms.jsonl"))
+# Links in reminders point here (the patient's check-in page).
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Reminder outbox: how many rows one beat tick sends, and how long a claimed row may stay "sending"
+# before another tick takes it back (a worker killed mid-send).
+REMINDER_BATCH_SIZE = env_int("REMINDER_BATCH_SIZE", 500, minimum=1)
+REMINDER_LEASE_SECONDS = env_int("REMINDER_LEASE_SECONDS", 300, minimum=10)
+REMINDER_MAX_ATTEMPTS = env_int("REMINDER_MAX_ATTEMPTS", 6, minimum=1)
 
 # --- Security (on by default whenever DEBUG is off) ------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None

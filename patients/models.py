@@ -1,5 +1,6 @@
 """Clinics, their people (staff memberships, patient accounts), patients and what is known about them."""
 
+import datetime as dt
 import zoneinfo
 from functools import cache
 
@@ -127,6 +128,15 @@ class Patient(ClinicOwned, SoftDeletable):
     status = models.CharField(max_length=20, choices=PatientStatus.choices, default=PatientStatus.SCREENING)
     discontinued_reason = models.TextField(blank=True)
     user = models.OneToOneField(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="patient_profile")
+    # Reminder preferences (REM-1..REM-5): channels, opt-in for the nightly dose reminder, quiet hours.
+    reminders_by_email = models.BooleanField(default=True)
+    reminders_by_sms = models.BooleanField(default=False)
+    nightly_dose_reminders = models.BooleanField("nightly dose reminder (REM-2)", default=False)
+    reminder_time = models.TimeField(
+        null=True, blank=True, help_text="Local time for reminders; empty: 21:00 for bedtime, 08:00 for morning dosing."
+    )
+    quiet_hours_start = models.TimeField(default=dt.time(22, 0))
+    quiet_hours_end = models.TimeField(default=dt.time(7, 0))
 
     scope_patient_path = "pk"
     history = HistoricalRecords()
@@ -161,6 +171,12 @@ class Patient(ClinicOwned, SoftDeletable):
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
+
+    @property
+    def local_reminder_time(self) -> dt.time:
+        if self.reminder_time:
+            return self.reminder_time
+        return dt.time(8, 0) if self.dose_time == DoseTime.MORNING else dt.time(21, 0)
 
 
 class PatientCondition(ClinicOwned, SoftDeletable):

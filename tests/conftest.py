@@ -123,3 +123,13 @@ def admin_change(client):
         return client.post(url, {**admin_form_data(page), **changes, "_save": "Save"})
 
     return _change
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """Django's SMTP backend pointed at a real SMTP server on a free loopback port."""
+    from tests.smtp import SMTPServer
+
+    with SMTPServer() as server:
+        settings.MAILERS = {"default": server.mailer}
+        yield server

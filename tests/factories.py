@@ -18,7 +18,7 @@ from patients.models import (
     User,
 )
 from symptoms.models import SideEffectReport, SymptomCheckIn
-from titration.models import CompoundedPrescription, Pharmacy, TitrationPlan, TitrationStep
+from titration.models import CompoundedPrescription, Pharmacy, Reminder, TitrationPlan, TitrationStep
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -157,6 +157,19 @@ class StepFactory(factory.django.DjangoModelFactory):
     dose_mg = Decimal("1.5")
     planned_start = dt.date(2026, 1, 10)
     min_days = 7
+
+
+class ReminderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Reminder
+
+    patient = factory.SubFactory(PatientFactory)
+    kind = "checkin_due"
+    channel = "email"
+    local_date = dt.date(2026, 1, 17)
+    due_at = factory.LazyFunction(timezone.now)
+    next_attempt_at = factory.LazyAttribute(lambda r: r.due_at)
+    idempotency_key = factory.Sequence(lambda n: f"test-reminder-{n}")
 
 
 class CheckInFactory(factory.django.DjangoModelFactory):

@@ -5,7 +5,15 @@ from patients import services as patient_services
 from patients.flag_admin import announce_flags
 
 from .admin_forms import PlanForm, PrescriptionForm, StepFormSet
-from .models import CompoundedPrescription, Pharmacy, ProtocolStep, TitrationPlan, TitrationProtocol, TitrationStep
+from .models import (
+    CompoundedPrescription,
+    Pharmacy,
+    ProtocolStep,
+    Reminder,
+    TitrationPlan,
+    TitrationProtocol,
+    TitrationStep,
+)
 
 
 @admin.register(Pharmacy)
@@ -87,3 +95,21 @@ class TitrationPlanAdmin(ScopedAdmin):
         form = super().get_form(request, obj, **kwargs)
         form.request_user = request.user
         return form
+
+
+@admin.register(Reminder)
+class ReminderAdmin(ScopedAdmin):
+    """The outbox as the clinic sees it: what went, what is waiting, and what failed (and why)."""
+
+    actions = []
+    list_display = ["due_at", "patient", "kind", "channel", "status", "attempts", "last_error"]
+    list_filter = ["status", "kind", "channel"]
+    list_select_related = ["patient"]
+    search_fields = ["patient__mrn", "patient__last_name"]
+    readonly_fields = [f.name for f in Reminder._meta.fields if f.name not in {"id", "clinic"}]
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -328,3 +328,6 @@ class TitrationStep(ClinicOwned, SoftDeletable):
 
     def __str__(self) -> str:
         return f"Step {self.sequence}: {self.dose_mg} mg from {self.planned_start}"
+
+
+from .reminder_models import Reminder  # noqa: E402, F401 - a model of this app, kept in its own file

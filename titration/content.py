@@ -1,0 +1,233 @@
+"""What a reminder says, decided when it is sent (domain.md section 6).
+
+Messages are short and plain: the dose in mg and in what the patient measures, never a diagnosis,
+and a link to the check-in page when there is one. A step-up reminder asks the step-up rule on the
+day (REM-1): if the step cannot go ahead the patient is told to stay on their dose, and a hold that
+passes 14 days raises a clinician task.
+"""
+
+import datetime as dt
+from decimal import Decimal
+
+from django.conf import settings
+from django.urls import NoReverseMatch, reverse
+
+from patients.flag_models import ClinicianTask, ConflictFlag, FlagKind, FlagStatus, TaskKind
+from symptoms.models import SymptomCheckIn
+
+from . import rules, supply
+from .models import CompoundedPrescription, PrescriptionStatus, StepStatus, TitrationPlan, TitrationStep
+from .reminder_models import Reminder, ReminderKind, ReminderStatus
+
+HOLD_TASK_DAYS = 14  # REM-1
+SIDE_EFFECT_WINDOW_DAYS = 28
+
+
+def fmt_mg(dose: Decimal) -> str:
+    return f"{rules.fmt_mg(dose)} mg"
+
+
+def formulation(rx: CompoundedPrescription) -> supply.Formulation | None:
+    """The prescription as the supply rules see it; None when its units do not fit its form."""
+    try:
+        return supply.Formulation(
+            form=rx.form,
+            strength_value=rx.strength_value,
+            strength_unit=rx.strength_unit,
+            quantity=rx.quantity,
+            quantity_unit=rx.quantity_unit,
+            days_supply=rx.days_supply,
+        )
+    except ValueError:
+        return None
+
+
+def measured(dose: Decimal, rx: CompoundedPrescription | None) -> supply.Measure | None:
+    f = formulation(rx) if rx else None
+    return supply.measure(dose, f) if f else None
+
+
+def active_prescription(plan: TitrationPlan) -> CompoundedPrescription | None:
+    rx = plan.prescription
+    if rx is not None and rx.status == PrescriptionStatus.ACTIVE and rx.deleted_at is None:
+        return rx
+    return (
+        CompoundedPrescription.objects.filter(patient_id=plan.patient_id, status=PrescriptionStatus.ACTIVE)
+        .order_by("-written_on")
+        .first()
+    )
+
+
+def dose_text(dose: Decimal, rx: CompoundedPrescription | None) -> str:
+    amount = measured(dose, rx)
+    return f"{fmt_mg(dose)} ({amount.text})" if amount else fmt_mg(dose)
+
+
+def current_step(plan: TitrationPlan) -> TitrationStep | None:
+    return (
+        plan.steps.filter(status__in=[StepStatus.ACTIVE, StepStatus.HELD], deleted_at__isnull=True)
+        .order_by("-sequence")
+        .first()
+    )
+
+
+def side_effect_observations(plan: TitrationPlan, today: dt.date) -> list[rules.SideEffectObs]:
+    """Recent side-effect reports as the rules read them, oldest first. A check-in that no longer
+    reports an effect seen before is an observation of that effect at severity 0: that is how an
+    effect resolves (domain.md 1.3 condition 3)."""
+    since = today - dt.timedelta(days=SIDE_EFFECT_WINDOW_DAYS)
+    zone = plan.patient.zone
+    steps = list(plan.steps.filter(actual_start__isnull=False, deleted_at__isnull=True).order_by("actual_start"))
+    checkins = (
+        SymptomCheckIn.objects.filter(patient_id=plan.patient_id, deleted_at__isnull=True)
+        .prefetch_related("side_effects")
+        .order_by("recorded_at")
+    )
+    observations, seen = [], set()
+    for checkin in checkins:
+        day = checkin.recorded_at.astimezone(zone).date()
+        if day < since or day > today:
+            continue
+        at_dose = next((s.dose_mg for s in reversed(steps) if s.actual_start <= day), plan.target_dose_mg)
+        reported = {}
+        for report in checkin.side_effects.all():
+            reported[report.effect] = report.severity
+            observations.append(rules.SideEffectObs(report.effect, report.severity, day, at_dose, report.started_on))
+        for effect in seen - set(reported):
+            observations.append(rules.SideEffectObs(effect, 0, day, at_dose))
+        seen |= {effect for effect, severity in reported.items() if severity > 0}
+    return observations
+
+
+def step_up_decision(plan: TitrationPlan, step: TitrationStep, today: dt.date) -> rules.Decision | None:
+    """The step-up rule on ``today``; None when there is no current step to step up from."""
+    current = current_step(plan)
+    if current is None:
+        return None
+    rx = active_prescription(plan)
+    open_conflict = ConflictFlag.objects.filter(
+        patient_id=plan.patient_id, status=FlagStatus.OPEN, kind__in=[FlagKind.CONFLICT, FlagKind.UNAVAILABLE]
+    ).exists()
+    deliverable = None if rx is None else measured(step.dose_mg, rx) is not None
+    context = rules.StepUpContext(
+        today=today,
+        current_dose_mg=current.dose_mg,
+        current_step_started=current.actual_start or current.planned_start,
+        min_days=current.min_days,
+        next_dose_mg=step.dose_mg,
+        target_mg=plan.target_dose_mg,
+        open_conflict=open_conflict,
+        side_effects=side_effect_observations(plan, today),
+        next_dose_deliverable=deliverable,
+    )
+    return rules.can_step_up(context)
+
+
+def checkin_link() -> str:
+    try:
+        return settings.SITE_URL + reverse("checkin-start")
+    except NoReverseMatch:  # the patient check-in page arrives with the patient portal
+        return ""
+
+
+def _with_link(body: str) -> str:
+    link = checkin_link()
+    return f"{body}\nCheck in: {link}" if link else body
+
+
+def render(reminder: Reminder, *, today: dt.date) -> tuple[str, str] | None:
+    plan = reminder.plan
+    if reminder.kind == ReminderKind.WASHOUT:
+        return (
+            "LDN: your start date",
+            "From today your clinic may start your LDN. Please wait for your clinic to confirm before taking it.",
+        )
+    if plan is None or plan.status != "active":
+        return None
+    rx = active_prescription(plan)
+    current = current_step(plan)
+    current_dose = current.dose_mg if current else None
+    if reminder.kind == ReminderKind.STEP_UP:
+        step = reminder.step
+        if step is None or step.status != StepStatus.PLANNED:
+            return None
+        decision = step_up_decision(plan, step, today)
+        if decision is None:
+            return None
+        if decision.allowed:
+            return ("LDN: step up tonight", _with_link(f"Tonight, take {dose_text(step.dose_mg, rx)} of LDN."))
+        if today - step.planned_start >= dt.timedelta(days=HOLD_TASK_DAYS):
+            _hold_task(plan, step, decision, today)
+        stay = dose_text(current_dose, rx) if current_dose else "your current dose"
+        return (
+            "LDN: stay on your dose tonight",
+            _with_link(f"Tonight, stay on {stay} of LDN. Your clinic will tell you when to take the next step."),
+        )
+    if reminder.kind == ReminderKind.NIGHTLY_DOSE and current_dose:
+        return ("LDN tonight", f"Tonight's LDN dose: {dose_text(current_dose, rx)}.")
+    if reminder.kind == ReminderKind.CHECKIN_DUE:
+        _escalate_missed_checkins(reminder, today)
+        return ("LDN: weekly check-in", _with_link("Time for your weekly LDN check-in. It takes two minutes."))
+    if reminder.kind == ReminderKind.REFILL and rx is not None:
+        return (
+            "LDN: time to order more",
+            "Your LDN supply will run low soon. Please ask your clinic for a refill or a new prescription today.",
+        )
+    return None
+
+
+def _hold_task(plan: TitrationPlan, step: TitrationStep, decision: rules.Decision, today: dt.date) -> None:
+    reasons = "; ".join(r.text for r in decision.reasons)
+    ClinicianTask.objects.get_or_create(
+        key=f"hold-review:{step.pk}",
+        defaults={
+            "patient": plan.patient,
+            "kind": TaskKind.HOLD_REVIEW,
+            "title": f"Step to {fmt_mg(step.dose_mg)} held for {(today - step.planned_start).days} days",
+            "detail": f"Held since {step.planned_start:%d %b %Y}: {reasons} (REM-1)",
+            "due_on": today,
+        },
+    )
+
+
+def _escalate_missed_checkins(reminder: Reminder, today: dt.date) -> None:
+    """REM-3: after two check-in reminders with no check-in since, tell the clinic."""
+    patient = reminder.patient
+    last_checkin = (
+        SymptomCheckIn.objects.filter(patient=patient, deleted_at__isnull=True).order_by("-recorded_at").first()
+    )
+    unanswered = Reminder.objects.filter(
+        patient=patient, kind=ReminderKind.CHECKIN_DUE, status=ReminderStatus.SENT, channel=reminder.channel
+    )
+    if last_checkin is not None:
+        unanswered = unanswered.filter(sent_at__gt=last_checkin.recorded_at)
+    if unanswered.count() >= 2:
+        ClinicianTask.objects.get_or_create(
+            key=f"missed-checkins:{patient.pk}:{today:%G-W%V}",
+            defaults={
+                "patient": patient,
+                "kind": TaskKind.MISSED_CHECKINS,
+                "title": "Two weekly check-ins missed",
+                "detail": "The patient has not checked in after two reminders (REM-3). Please contact them.",
+                "due_on": today,
+            },
+        )
+
+
+def refill_reminder_day(plan: TitrationPlan, today: dt.date) -> dt.date | None:
+    """RX-3: the day a new supply must be asked for, so it reaches the patient before they run out."""
+    rx = active_prescription(plan)
+    if rx is None or rx.start_on is None:
+        return None
+    schedule = [
+        (s.actual_start or s.planned_start, s.dose_mg)
+        for s in plan.steps.filter(deleted_at__isnull=True).exclude(status=StepStatus.SKIPPED).order_by("sequence")
+    ]
+    f = formulation(rx)
+    if f is None:
+        return None
+    runs_out = supply.supply_runs_out(f, rx.start_on, schedule)
+    if runs_out is None:
+        return None
+    lead = rx.pharmacy.lead_time_days if rx.pharmacy_id else 5
+    return max(supply.reorder_by(runs_out, lead), today)

@@ -1,0 +1,265 @@
+"""The reminder outbox: plan the coming days' rows, then claim, send and mark what is due.
+
+Planning (``plan_patient``) is idempotent: it computes the rows a patient should have over the
+horizon, creates the missing ones by idempotency key, and cancels pending rows that no longer belong
+(a plan changed, a preference changed). Plan changes call it inside their own transaction, so a
+rolled-back change leaves no reminder behind.
+
+Sending (``tick``) claims due rows in chunks (``select_for_update(skip_locked=True)`` on PostgreSQL;
+SQLite serialises writers), sends each, and marks it with a compare-and-set update. A row a worker
+claimed and never finished (killed) goes back to pending after the lease; transient failures retry
+with backoff, permanent ones become ``failed`` and show in the clinic's admin.
+"""
+
+import datetime as dt
+import logging
+import math
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ldnclinic import messaging
+from patients.flag_models import ConflictFlag, FlagKind, FlagStatus
+from patients.models import Patient, PatientStatus
+
+from . import content
+from .models import PlanStatus, StepStatus, TitrationPlan
+from .reminder_models import Channel, Reminder, ReminderKind, ReminderStatus
+from .schedule import local_to_utc, outside_quiet_hours
+
+logger = logging.getLogger(__name__)
+
+HORIZON_DAYS = 14
+CHUNK = 100
+BACKOFF_SECONDS = (60, 300, 900, 3600, 3 * 3600)
+PLANNED_KINDS = tuple(ReminderKind.values)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    key: str
+    kind: str
+    channel: str
+    local_date: dt.date
+    due_at: dt.datetime
+    plan_id: int | None = None
+    step_id: int | None = None
+
+
+def channels_for(patient: Patient) -> list[str]:
+    out = []
+    if patient.reminders_by_email and patient.email:
+        out.append(Channel.EMAIL)
+    if patient.reminders_by_sms and patient.mobile:
+        out.append(Channel.SMS)
+    return out
+
+
+def due_at(patient: Patient, day: dt.date) -> tuple[dt.date, dt.datetime]:
+    """The patient's reminder time on ``day`` (moved out of quiet hours), as a UTC instant."""
+    at, shift = outside_quiet_hours(patient.local_reminder_time, patient.quiet_hours_start, patient.quiet_hours_end)
+    return day, local_to_utc(day + dt.timedelta(days=shift), at, patient.zone)
+
+
+def _wanted_for(patient: Patient, today: dt.date, horizon: int) -> list[Wanted]:
+    channels = channels_for(patient)
+    if not channels or patient.deleted_at or patient.status == PatientStatus.DISCONTINUED:
+        return []
+    days = [today + dt.timedelta(days=n) for n in range(horizon + 1)]
+    wanted: list[tuple[str, dt.date, str, int | None, int | None]] = []  # (kind, day, key part, plan, step)
+    plan = (
+        TitrationPlan.objects.filter(patient=patient, status=PlanStatus.ACTIVE).prefetch_related("steps").first()
+        if patient.status == PatientStatus.ACTIVE
+        else None
+    )
+    step_days = set()
+    if plan is not None:
+        step_day = _next_step_up_day(plan, today)
+        if step_day is not None and step_day[1] <= days[-1]:
+            step, day = step_day
+            wanted.append((ReminderKind.STEP_UP, day, f"step{step.pk}", plan.pk, step.pk))
+            step_days.add(day)
+        if patient.nightly_dose_reminders:  # REM-2 is opt-in; a step-up evening already says the dose
+            wanted += [(ReminderKind.NIGHTLY_DOSE, d, "", plan.pk, None) for d in days if d not in step_days]
+        wanted += [
+            (ReminderKind.CHECKIN_DUE, d, "", plan.pk, None)
+            for d in days
+            if d > plan.start_date and (d - plan.start_date).days % 7 == 0
+        ]
+        refill_on = content.refill_reminder_day(plan, today)
+        if refill_on and today <= refill_on <= days[-1]:
+            wanted.append((ReminderKind.REFILL, refill_on, f"rx{plan.prescription_id}", plan.pk, None))
+    if patient.status == PatientStatus.SCREENING:
+        for flag in ConflictFlag.objects.filter(patient=patient, kind=FlagKind.CONFLICT, status=FlagStatus.OPEN):
+            start = flag.earliest_safe_start
+            if start and today <= start <= days[-1]:
+                wanted.append((ReminderKind.WASHOUT, start, f"flag{flag.pk}", None, None))
+    out = []
+    for kind, day, part, plan_id, step_id in wanted:
+        local_day, when = due_at(patient, day)
+        for channel in channels:
+            key = f"{kind}:{patient.pk}:{local_day:%Y-%m-%d}:{part}:{channel}"
+            out.append(Wanted(key, kind, channel, local_day, when, plan_id, step_id))
+    return out
+
+
+def _next_step_up_day(plan: TitrationPlan, today: dt.date):
+    """REM-1: the evening the next step is due (its planned date, or later if the current step started
+    late). When that evening has passed without a step-up (held), ask again every 7 days."""
+    steps = sorted((s for s in plan.steps.all() if s.deleted_at is None), key=lambda s: s.sequence)
+    current = next((s for s in reversed(steps) if s.status in (StepStatus.ACTIVE, StepStatus.HELD)), None)
+    if current is None:
+        return None
+    following = next((s for s in steps if s.sequence > current.sequence and s.status == StepStatus.PLANNED), None)
+    if following is None:
+        return None
+    earliest = (current.actual_start or current.planned_start) + dt.timedelta(days=current.min_days)
+    day = max(following.planned_start, earliest)
+    if day < today:  # held past its evening: the next weekly re-ask on or after today
+        day += dt.timedelta(weeks=math.ceil((today - day).days / 7))
+    return following, day
+
+
+def plan_patient(patient: Patient, *, today: dt.date | None = None, horizon: int = HORIZON_DAYS) -> dict:
+    """Make the patient's pending reminders match what they should be. Idempotent; one transaction."""
+    now = timezone.now()
+    today = today or now.astimezone(patient.zone).date()
+    wanted = {w.key: w for w in _wanted_for(patient, today, horizon)}
+    created = cancelled = revived = 0
+    with transaction.atomic():
+        existing = {
+            r.idempotency_key: r
+            for r in Reminder.objects.select_for_update().filter(patient=patient, local_date__gte=today)
+        }
+        for key, reminder in existing.items():
+            if key not in wanted and reminder.status == ReminderStatus.PENDING:
+                reminder.status = ReminderStatus.CANCELLED
+                reminder.cancelled_reason = "no longer due: the plan or the patient's preferences changed"
+                reminder.save(update_fields=["status", "cancelled_reason", "updated_at"])
+                cancelled += 1
+        for key, w in wanted.items():
+            reminder = existing.get(key)
+            if reminder is None:
+                Reminder.objects.get_or_create(
+                    idempotency_key=key,
+                    defaults={
+                        "patient": patient,
+                        "plan_id": w.plan_id,
+                        "step_id": w.step_id,
+                        "kind": w.kind,
+                        "channel": w.channel,
+                        "local_date": w.local_date,
+                        "due_at": w.due_at,
+                        "next_attempt_at": w.due_at,
+                    },
+                )
+                created += 1
+            elif reminder.status == ReminderStatus.CANCELLED or (
+                reminder.status == ReminderStatus.PENDING and reminder.due_at != w.due_at
+            ):
+                reminder.status = ReminderStatus.PENDING  # due again, or at a new time (preferences changed)
+                reminder.due_at = reminder.next_attempt_at = w.due_at
+                reminder.cancelled_reason = ""
+                reminder.save(update_fields=["status", "due_at", "next_attempt_at", "cancelled_reason", "updated_at"])
+                revived += 1
+    return {"created": created, "cancelled": cancelled, "revived": revived}
+
+
+def plan_all(*, horizon: int = HORIZON_DAYS) -> int:
+    count = 0
+    patients = Patient.objects.filter(status__in=[PatientStatus.SCREENING, PatientStatus.ACTIVE])
+    for patient in patients.iterator():
+        try:
+            plan_patient(patient, horizon=horizon)
+            count += 1
+        except Exception:  # noqa: BLE001 - one patient's failure must not stop the others
+            logger.exception("reminder planning failed for patient %s", patient.pk)
+    return count
+
+
+# --- Sending -------------------------------------------------------------------------------------
+
+
+def _claim(now: dt.datetime, limit: int) -> list[int]:
+    with transaction.atomic():
+        ids = list(
+            Reminder.objects.select_for_update(skip_locked=True)
+            .filter(status=ReminderStatus.PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .values_list("id", flat=True)[:limit]
+        )
+        if ids:
+            Reminder.objects.filter(id__in=ids, status=ReminderStatus.PENDING).update(
+                status=ReminderStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1
+            )
+    return ids
+
+
+def release_lapsed_claims(now: dt.datetime) -> int:
+    """Rows left in 'sending' by a worker that died take their turn again."""
+    lease = dt.timedelta(seconds=settings.REMINDER_LEASE_SECONDS)
+    return Reminder.objects.filter(status=ReminderStatus.SENDING, claimed_at__lt=now - lease).update(
+        status=ReminderStatus.PENDING, next_attempt_at=now, last_error="claim lapsed (worker stopped mid-send)"
+    )
+
+
+def tick(*, now: dt.datetime | None = None, limit: int | None = None) -> int:
+    """Send everything due now. Returns how many were sent."""
+    now = now or timezone.now()
+    limit = limit or settings.REMINDER_BATCH_SIZE
+    release_lapsed_claims(now)
+    sent = 0
+    while sent < limit:
+        ids = _claim(now, min(CHUNK, limit - sent))
+        if not ids:
+            break
+        reminders = Reminder.objects.filter(id__in=ids, status=ReminderStatus.SENDING).select_related(
+            "patient", "plan", "step", "patient__clinic"
+        )
+        for reminder in reminders:
+            sent += deliver(reminder, now)
+    return sent
+
+
+def deliver(reminder: Reminder, now: dt.datetime) -> int:
+    patient = reminder.patient
+    if reminder.channel not in channels_for(patient):
+        _finish(reminder, ReminderStatus.CANCELLED, cancelled_reason="patient opted out of this channel")
+        return 0
+    message = content.render(reminder, today=reminder.local_date)
+    if message is None:
+        _finish(reminder, ReminderStatus.CANCELLED, cancelled_reason="nothing to say any more (plan changed)")
+        return 0
+    subject, body = message
+    to = patient.email if reminder.channel == Channel.EMAIL else patient.mobile
+    outgoing = messaging.Outgoing(to=to, subject=subject, body=body, key=reminder.idempotency_key)
+    try:
+        if reminder.channel == Channel.EMAIL:
+            messaging.send_email(outgoing)
+        else:
+            messaging.send_sms(outgoing)
+    except messaging.SendError as exc:
+        _failed_attempt(reminder, exc, now)
+        return 0
+    _finish(reminder, ReminderStatus.SENT, sent_at=timezone.now(), subject=subject[:200], body=body, last_error="")
+    return 1
+
+
+def _finish(reminder: Reminder, status: str, **fields) -> None:
+    # Compare-and-set: only the claimant (status still 'sending') may finish the row.
+    Reminder.objects.filter(pk=reminder.pk, status=ReminderStatus.SENDING).update(
+        status=status, updated_at=timezone.now(), **fields
+    )
+
+
+def _failed_attempt(reminder: Reminder, exc: messaging.SendError, now: dt.datetime) -> None:
+    error = f"{'permanent' if exc.permanent else 'transient'}: {exc}"[:2000]
+    if exc.permanent or reminder.attempts >= settings.REMINDER_MAX_ATTEMPTS:
+        logger.warning("reminder %s failed for good: %s", reminder.pk, error)
+        _finish(reminder, ReminderStatus.FAILED, last_error=error)
+        return
+    delay = BACKOFF_SECONDS[min(reminder.attempts - 1, len(BACKOFF_SECONDS) - 1)]
+    _finish(reminder, ReminderStatus.PENDING, last_error=error, next_attempt_at=now + dt.timedelta(seconds=delay))

@@ -1,0 +1,41 @@
+"""Keep each patient's pending reminders in line with their plan, inside the same transaction as the
+change (a rolled-back change leaves no reminder), whatever path the change took (services, admin,
+seed data). Titration subscribes to patients' models; patients never imports titration."""
+
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from patients.flag_models import ConflictFlag
+from patients.models import Patient
+
+from . import reminders
+from .models import TitrationPlan, TitrationStep
+
+
+def _replan(patient) -> None:
+    if patient is not None and patient.pk:
+        reminders.plan_patient(patient)
+
+
+@receiver(post_save, sender=TitrationPlan, dispatch_uid="plan-reminders")
+def plan_saved(sender, instance: TitrationPlan, raw: bool = False, **kwargs) -> None:
+    if not raw:
+        _replan(instance.patient)
+
+
+@receiver(post_save, sender=TitrationStep, dispatch_uid="step-reminders")
+def step_saved(sender, instance: TitrationStep, raw: bool = False, **kwargs) -> None:
+    if not raw:
+        _replan(instance.plan.patient)
+
+
+@receiver(post_save, sender=Patient, dispatch_uid="patient-reminders")
+def patient_saved(sender, instance: Patient, raw: bool = False, **kwargs) -> None:
+    if not raw:  # preferences, time zone or status changed
+        _replan(instance)
+
+
+@receiver(post_save, sender=ConflictFlag, dispatch_uid="flag-reminders")
+def flag_saved(sender, instance: ConflictFlag, raw: bool = False, **kwargs) -> None:
+    if not raw:  # REM-5: the washout countdown follows the earliest safe start
+        _replan(instance.patient)
