@@ -22,7 +22,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from ldnclinic import messaging
-from patients.flag_models import ConflictFlag, FlagKind, FlagStatus
+from ldnclinic.faults import fault_point
+from patients.flag_models import ClinicianTask, ConflictFlag, FlagKind, FlagStatus, TaskStatus
 from patients.models import Patient, PatientStatus
 
 from . import content
@@ -113,6 +114,8 @@ def _next_step_up_day(plan: TitrationPlan, today: dt.date):
     current = next((s for s in reversed(steps) if s.status in (StepStatus.ACTIVE, StepStatus.HELD)), None)
     if current is None:
         return None
+    if ClinicianTask.objects.filter(key=f"side-effect:{current.pk}", status=TaskStatus.OPEN).exists():
+        return None  # SE-4: step-up reminders are suppressed until a clinician has reviewed
     following = next((s for s in steps if s.sequence > current.sequence and s.status == StepStatus.PLANNED), None)
     if following is None:
         return None
@@ -207,24 +210,40 @@ def release_lapsed_claims(now: dt.datetime) -> int:
 
 
 def tick(*, now: dt.datetime | None = None, limit: int | None = None) -> int:
-    """Send everything due now. Returns how many were sent."""
+    """Send everything due now. Returns how many were sent.
+
+    Each chunk is claimed at the clock's time (or at ``now`` when a test gives one): the claim time
+    and the attempt count are the claim's token, and a row is only ever finished with its token.
+    """
+    clock = now
     now = now or timezone.now()
     limit = limit or settings.REMINDER_BATCH_SIZE
     release_lapsed_claims(now)
     sent = 0
-    while sent < limit:
-        ids = _claim(now, min(CHUNK, limit - sent))
-        if not ids:
-            break
-        reminders = Reminder.objects.filter(id__in=ids, status=ReminderStatus.SENDING).select_related(
-            "patient", "plan", "step", "patient__clinic"
-        )
-        for reminder in reminders:
-            sent += deliver(reminder, now)
+    with messaging.Outbox() as outbox:  # one SMTP connection for the whole tick
+        while sent < limit:
+            claimed_at = clock or timezone.now()
+            ids = _claim(claimed_at, min(CHUNK, limit - sent))
+            if not ids:
+                break
+            # Only rows this claim still holds (a row whose lease lapsed meanwhile is someone else's).
+            reminders = Reminder.objects.filter(
+                id__in=ids, status=ReminderStatus.SENDING, claimed_at=claimed_at
+            ).select_related("patient", "plan", "step", "patient__clinic")
+            for reminder in reminders:
+                sent += deliver(reminder, claimed_at, outbox=outbox)
     return sent
 
 
-def deliver(reminder: Reminder, now: dt.datetime) -> int:
+def deliver(reminder: Reminder, now: dt.datetime, *, outbox: messaging.Outbox | None = None) -> int:
+    """Send one claimed reminder and mark it. Returns 1 if it went.
+
+    Over SMTP the row is marked sent inside the SMTP transaction, after the message's data and before
+    the dot that ends it (``messaging.TwoPhaseSMTP``): a worker killed before that mark has delivered
+    nothing, and its row is sent again after the lease; the mark is a compare-and-set on the claim,
+    so a worker that outlived its lease abandons its message instead of sending a second copy.
+    """
+    fault_point("after_claim")
     patient = reminder.patient
     if reminder.channel not in channels_for(patient):
         _finish(reminder, ReminderStatus.CANCELLED, cancelled_reason="patient opted out of this channel")
@@ -236,30 +255,53 @@ def deliver(reminder: Reminder, now: dt.datetime) -> int:
     subject, body = message
     to = patient.email if reminder.channel == Channel.EMAIL else patient.mobile
     outgoing = messaging.Outgoing(to=to, subject=subject, body=body, key=reminder.idempotency_key)
+
+    def commit() -> bool:
+        fault_point("after_send")
+        marked = _finish(
+            reminder, ReminderStatus.SENT, sent_at=timezone.now(), subject=subject[:200], body=body, last_error=""
+        )
+        return marked == 1
+
+    own_outbox = outbox is None
+    outbox = outbox or messaging.Outbox()
     try:
-        if reminder.channel == Channel.EMAIL:
-            messaging.send_email(outgoing)
-        else:
-            messaging.send_sms(outgoing)
+        note = outbox.send(outgoing, reminder.channel, commit)
+    except messaging.CommitRefused:
+        logger.warning("reminder %s: claim lost before sending; abandoned (its new claimant sends it)", reminder.pk)
+        return 0
     except messaging.SendError as exc:
         _failed_attempt(reminder, exc, now)
         return 0
-    _finish(reminder, ReminderStatus.SENT, sent_at=timezone.now(), subject=subject[:200], body=body, last_error="")
+    finally:
+        if own_outbox:
+            outbox.close()
+    if note:  # sent, but the server's reply to the end of data never came
+        _finish(reminder, ReminderStatus.SENT, expected=ReminderStatus.SENT, last_error=note[:2000])
     return 1
 
 
-def _finish(reminder: Reminder, status: str, **fields) -> None:
-    # Compare-and-set: only the claimant (status still 'sending') may finish the row.
-    Reminder.objects.filter(pk=reminder.pk, status=ReminderStatus.SENDING).update(
-        status=status, updated_at=timezone.now(), **fields
-    )
+def _finish(reminder: Reminder, status: str, *, expected: str = ReminderStatus.SENDING, **fields) -> int:
+    """Compare-and-set on the claim: only the worker that holds it (the row still in ``expected``,
+    claimed at the same time, on the same attempt) may move the row. Returns 1 if it moved."""
+    return Reminder.objects.filter(
+        pk=reminder.pk, status=expected, claimed_at=reminder.claimed_at, attempts=reminder.attempts
+    ).update(status=status, updated_at=timezone.now(), **fields)
 
 
 def _failed_attempt(reminder: Reminder, exc: messaging.SendError, now: dt.datetime) -> None:
     error = f"{'permanent' if exc.permanent else 'transient'}: {exc}"[:2000]
+    # Refused at the final dot: the row was already marked sent, and nothing was delivered.
+    undo = {"expected": ReminderStatus.SENT, "sent_at": None} if exc.committed else {}
     if exc.permanent or reminder.attempts >= settings.REMINDER_MAX_ATTEMPTS:
         logger.warning("reminder %s failed for good: %s", reminder.pk, error)
-        _finish(reminder, ReminderStatus.FAILED, last_error=error)
+        _finish(reminder, ReminderStatus.FAILED, last_error=error, **undo)
         return
     delay = BACKOFF_SECONDS[min(reminder.attempts - 1, len(BACKOFF_SECONDS) - 1)]
-    _finish(reminder, ReminderStatus.PENDING, last_error=error, next_attempt_at=now + dt.timedelta(seconds=delay))
+    _finish(
+        reminder,
+        ReminderStatus.PENDING,
+        last_error=error,
+        next_attempt_at=now + dt.timedelta(seconds=delay),
+        **undo,
+    )

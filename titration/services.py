@@ -6,20 +6,25 @@ the action itself is not done.
 """
 
 import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from patients import services as patient_services
-from patients.flag_models import GateAction
+from patients.flag_models import ClinicianTask, GateAction, TaskKind
 from patients.models import Role
 
+from . import content, reminders, rules, supply
 from .models import (
     CompoundedPrescription,
     PlanStatus,
     PrescriptionStatus,
     StepStatus,
     TitrationPlan,
+    TitrationProtocol,
+    TitrationStep,
 )
 
 
@@ -50,9 +55,8 @@ def prescription_activate(
     )
     with transaction.atomic():
         prescription.status = PrescriptionStatus.ACTIVE
-        prescription._change_reason = override_reason and f"activated over open flags: {override_reason}"
         prescription.full_clean()
-        prescription.save()
+        _save(prescription, actor, f"activated over open flags: {override_reason}" if override_reason else "activated")
         patient_services.enqueue_patient_evaluation([prescription.patient_id])
     return prescription
 
@@ -65,37 +69,309 @@ def plan_start(*, actor, plan: TitrationPlan, start: dt.date, override_reason: s
     first = plan.steps.order_by("sequence").first()
     if first is None:
         raise ValidationError("The plan has no steps.")
+    if content.active_prescription(plan) is None:
+        raise ValidationError("Activate an LDN prescription for this patient before starting the plan.")
     gate(actor=actor, patient=plan.patient, action=GateAction.START_PLAN, override_reason=override_reason)
+    why = "plan started" + (f" over open flags: {override_reason.strip()}" if override_reason.strip() else "")
     with transaction.atomic():
         plan.status = PlanStatus.ACTIVE
         plan.full_clean()
-        plan.save()
+        _save(plan, actor, why)
         first.status = StepStatus.ACTIVE
         first.actual_start = start
-        first.save()
+        _save(first, actor, why)
         patient_services.enqueue_patient_evaluation([plan.patient_id])
     return plan
 
 
-def plan_step_up(*, actor, plan: TitrationPlan, on: dt.date, override_reason: str = "") -> TitrationPlan:
-    """Move to the next planned step. The full step-up rule (domain.md 1.3) arrives with the titration
-    engine; the opioid condition (1.3.2) is enforced here."""
-    _require_prescriber(actor, plan.clinic_id)
-    if plan.status != PlanStatus.ACTIVE:
-        raise ValidationError("Only an active plan can step up.")
-    steps = list(plan.steps.order_by("sequence"))
-    current = next((s for s in steps if s.status in (StepStatus.ACTIVE, StepStatus.HELD)), None)
-    following = next(
-        (s for s in steps if s.status == StepStatus.PLANNED and (not current or s.sequence > current.sequence)), None
+# --- Plans from protocols, and changes to a running plan ------------------------------------------
+
+
+class StepUpNotAllowed(Exception):
+    """The step-up rule (domain.md 1.3) says no; ``reasons`` say why. A prescriber may override."""
+
+    def __init__(self, reasons):
+        self.reasons = tuple(reasons)
+        super().__init__("Step-up not allowed: " + "; ".join(r.text for r in self.reasons))
+
+
+@dataclass(frozen=True)
+class PreviewStep:
+    sequence: int
+    dose_mg: Decimal
+    planned_start: dt.date
+    min_days: int
+    measure: str  # what the patient measures, or why it cannot be given from the prescription
+    warnings: tuple[str, ...]
+
+
+def plan_preview(
+    *,
+    protocol: TitrationProtocol | None = None,
+    custom_steps: list[rules.StepSpec] | None = None,
+    start: dt.date,
+    target_mg: Decimal | None = None,
+    prescription: CompoundedPrescription | None = None,
+) -> list[PreviewStep]:
+    """The schedule and per-step quantities a prescriber sees before saving (RX-2, DOSE-1 warnings)."""
+    if (protocol is None) == (custom_steps is None):
+        raise ValidationError("Choose a protocol or give custom steps (not both).")
+    specs = custom_steps or [rules.StepSpec(s.dose_mg, s.min_days) for s in protocol.steps.order_by("sequence")]
+    try:
+        planned = rules.generate_plan(specs, start, target_mg)
+    except (rules.DoseError, rules.PlanError) as exc:
+        raise ValidationError(str(exc)) from None
+    f = content.formulation(prescription) if prescription else None
+    out = []
+    for step in planned:
+        amount = supply.measure(step.dose_mg, f) if f else None
+        if amount:
+            measure = amount.text
+        elif prescription is None:
+            measure = "no prescription chosen"
+        else:
+            measure = f"cannot be given from {prescription} (RX-2): a new strength is needed"
+        out.append(
+            PreviewStep(
+                step.sequence,
+                step.dose_mg,
+                step.planned_start,
+                step.min_days,
+                measure,
+                tuple(rules.check_dose(step.dose_mg)),
+            )
+        )
+    return out
+
+
+def plan_create(
+    *,
+    actor,
+    patient,
+    start: dt.date,
+    protocol: TitrationProtocol | None = None,
+    custom_steps: list[rules.StepSpec] | None = None,
+    target_mg: Decimal | None = None,
+    prescription: CompoundedPrescription | None = None,
+    note: str = "",
+) -> TitrationPlan:
+    """A draft plan and its steps, exactly as previewed. Starting it is a separate action (the gate)."""
+    _require_prescriber(actor, patient.clinic_id)
+    preview = plan_preview(
+        protocol=protocol, custom_steps=custom_steps, start=start, target_mg=target_mg, prescription=prescription
     )
-    if following is None:
-        raise ValidationError("There is no further step to move to.")
-    gate(actor=actor, patient=plan.patient, action=GateAction.STEP_UP, override_reason=override_reason)
     with transaction.atomic():
-        if current:
-            current.status = StepStatus.DONE
-            current.save()
+        plan = TitrationPlan(
+            patient=patient,
+            protocol=protocol,
+            prescription=prescription,
+            target_dose_mg=preview[-1].dose_mg,
+            start_date=start,
+            status=PlanStatus.DRAFT,
+            created_by=actor,
+            notes=note,
+        )
+        plan.full_clean()
+        _save(plan, actor, "plan created" + (f" from {protocol.key}" if protocol else " with custom steps"))
+        for step in preview:
+            _save(
+                TitrationStep(
+                    plan=plan,
+                    sequence=step.sequence,
+                    dose_mg=step.dose_mg,
+                    planned_start=step.planned_start,
+                    min_days=step.min_days,
+                ),
+                actor,
+                "planned",
+            )
+    return plan
+
+
+def _save(obj, actor, why: str) -> None:
+    """Save with who and why on the history row (simple-history's _history_user / _change_reason)."""
+    obj._history_user = actor
+    obj._change_reason = why[:100]
+    obj.save()
+
+
+def _steps(plan: TitrationPlan) -> list[TitrationStep]:
+    return list(plan.steps.filter(deleted_at__isnull=True).order_by("sequence"))
+
+
+def _current(steps: list[TitrationStep]) -> TitrationStep | None:
+    return next((s for s in reversed(steps) if s.status in (StepStatus.ACTIVE, StepStatus.HELD)), None)
+
+
+def _require_reason(reason: str) -> str:
+    if not reason.strip():
+        raise ValidationError("Say why (it is kept in the record).")
+    return reason.strip()
+
+
+def plan_hold(*, actor, plan: TitrationPlan, reason: str, system: bool = False) -> TitrationStep:
+    """Stay on the current dose (SE-1 or a clinician's decision)."""
+    if not system:
+        _require_prescriber(actor, plan.clinic_id)
+    current = _current(_steps(plan))
+    if current is None:
+        raise ValidationError("The plan has no current step to hold.")
+    current.status = StepStatus.HELD
+    current.note = _require_reason(reason)[:500]
+    _save(current, actor, f"held: {reason}")
+    return current
+
+
+def _insert_after(
+    plan: TitrationPlan, after: TitrationStep, dose: Decimal, on: dt.date, actor, why: str
+) -> TitrationStep:
+    """A new active step right after ``after``; later steps move one place down (sequence is unique)."""
+    for later in reversed([s for s in _steps(plan) if s.sequence > after.sequence]):
+        later.sequence += 1
+        _save(later, actor, "renumbered")
+    step = TitrationStep(
+        plan=plan,
+        sequence=after.sequence + 1,
+        dose_mg=dose,
+        planned_start=on,
+        actual_start=on,
+        min_days=after.min_days,
+        status=StepStatus.ACTIVE,
+        note=why[:500],
+    )
+    step.full_clean()
+    _save(step, actor, why)
+    return step
+
+
+def plan_step_back(*, actor, plan: TitrationPlan, on: dt.date, reason: str, system: bool = False) -> TitrationStep:
+    """SE-2: back to the previous dose; SE-5: from the first step, half the dose (floor 0.25 mg)."""
+    if not system:
+        _require_prescriber(actor, plan.clinic_id)
+    reason = _require_reason(reason)
+    with transaction.atomic():
+        steps = _steps(plan)
+        current = _current(steps)
+        if current is None:
+            raise ValidationError("The plan has no current step to step back from.")
+        before = [
+            s for s in steps if s.sequence < current.sequence and s.status in (StepStatus.DONE, StepStatus.STEPPED_BACK)
+        ]
+        previous = max((s.dose_mg for s in before if s.dose_mg < current.dose_mg), default=None)
+        dose = rules.step_back_dose(current.dose_mg, previous)
+        current.status = StepStatus.STEPPED_BACK
+        current.note = reason[:500]
+        _save(current, actor, f"stepped back: {reason}")
+        return _insert_after(plan, current, dose, on, actor, f"stepped back to {rules.fmt_mg(dose)} mg: {reason}")
+
+
+def plan_skip(*, actor, plan: TitrationPlan, step: TitrationStep, reason: str) -> TitrationStep:
+    _require_prescriber(actor, plan.clinic_id)
+    if step.plan_id != plan.pk or step.status != StepStatus.PLANNED:
+        raise ValidationError("Only a planned step of this plan can be skipped.")
+    step.status = StepStatus.SKIPPED
+    step.note = _require_reason(reason)[:500]
+    _save(step, actor, f"skipped: {reason}")
+    return step
+
+
+def plan_set_dose(*, actor, plan: TitrationPlan, dose_mg: Decimal, on: dt.date, reason: str) -> TitrationStep:
+    """A custom dose from ``on`` (DOSE-1 applies); the current step is done."""
+    _require_prescriber(actor, plan.clinic_id)
+    try:
+        rules.check_dose(dose_mg)
+    except rules.DoseError as exc:
+        raise ValidationError(str(exc)) from None
+    reason = _require_reason(reason)
+    with transaction.atomic():
+        current = _current(_steps(plan))
+        if current is None:
+            raise ValidationError("Start the plan first.")
+        current.status = StepStatus.DONE
+        _save(current, actor, f"custom dose {rules.fmt_mg(dose_mg)} mg: {reason}")
+        return _insert_after(plan, current, dose_mg, on, actor, f"custom dose: {reason}")
+
+
+def plan_advance(*, actor, plan: TitrationPlan, on: dt.date, override_reason: str = "") -> TitrationStep:
+    """Step up to the next planned step if the step-up rule allows it on ``on`` (domain.md 1.3), or if a
+    prescriber overrides with a reason. The opioid gate (1.3.2) is applied and recorded either way."""
+    _require_prescriber(actor, plan.clinic_id)
+    steps = _steps(plan)
+    current = _current(steps)
+    following = next(
+        (s for s in steps if s.status == StepStatus.PLANNED and (current is None or s.sequence > current.sequence)),
+        None,
+    )
+    if plan.status != PlanStatus.ACTIVE or current is None or following is None:
+        raise ValidationError("There is no next step to move to in an active plan.")
+    gate(actor=actor, patient=plan.patient, action=GateAction.STEP_UP, override_reason=override_reason)
+    decision = content.step_up_decision(plan, following, on)
+    if decision is not None and not decision.allowed and not override_reason.strip():
+        raise StepUpNotAllowed(decision.reasons)
+    why = "stepped up" if decision is None or decision.allowed else f"stepped up over: {override_reason.strip()}"
+    with transaction.atomic():
+        current.status = StepStatus.DONE
+        _save(current, actor, why)
         following.status = StepStatus.ACTIVE
         following.actual_start = on
-        following.save()
-    return plan
+        _save(following, actor, why)
+    return following
+
+
+# --- Side effects steer the plan (SE-1..SE-5), called when a check-in's side effects are saved -----
+
+
+def apply_side_effects(*, patient, today: dt.date) -> rules.SideEffectPlan | None:
+    """Read the patient's recent side effects and hold, step back, or hand over to a clinician.
+
+    Idempotent: acting again on the same reports changes nothing (a held step stays held; a step-back
+    happens once, because the new step starts after the reports that caused it).
+    """
+    plan = TitrationPlan.objects.filter(patient=patient, status=PlanStatus.ACTIVE).first()
+    if plan is None:
+        return None
+    steps = _steps(plan)
+    current = _current(steps)
+    if current is None:
+        return None
+    previous = max(
+        (s.dose_mg for s in steps if s.sequence < current.sequence and s.dose_mg < current.dose_mg), default=None
+    )
+    decision = rules.side_effect_plan(
+        content.side_effect_observations(plan, today),
+        current.dose_mg,
+        previous,
+        today,
+        current_step_started=current.actual_start or current.planned_start,
+    )
+    reasons = "; ".join(r.text for r in decision.reasons)
+    if decision.action == "hold" and current.status != StepStatus.HELD:
+        plan_hold(actor=None, plan=plan, reason=reasons, system=True)
+    elif decision.action == "step_back":
+        plan_step_back(actor=None, plan=plan, on=today, reason=reasons, system=True)
+    elif decision.action == "hold_clinician":
+        ClinicianTask.objects.get_or_create(
+            key=f"side-effect:{current.pk}",
+            defaults={
+                "patient": patient,
+                "kind": TaskKind.SIDE_EFFECT,
+                "title": "Severe side effect: review the LDN plan",
+                "detail": f"{reasons} (SE-4). Step-up reminders are paused while the step is held.",
+                "due_on": today,
+            },
+        )
+        if current.status != StepStatus.HELD:
+            plan_hold(actor=None, plan=plan, reason=reasons, system=True)
+        reminders.plan_patient(patient)  # the open task pauses step-up reminders (SE-4, REM-4 style)
+    if decision.suggest_morning and patient.dose_time != "morning":
+        ClinicianTask.objects.get_or_create(
+            key=f"morning-dose:{current.pk}",
+            defaults={
+                "patient": patient,
+                "kind": TaskKind.OTHER,
+                "title": "Suggest taking LDN in the morning",
+                "detail": f"Sleep disturbance or vivid dreams reported: {reasons} (SE-3).",
+                "due_on": today,
+            },
+        )
+    return decision

@@ -2,11 +2,14 @@
 change (a rolled-back change leaves no reminder), whatever path the change took (services, admin,
 seed data). Titration subscribes to patients' models; patients never imports titration."""
 
+from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from patients.flag_models import ConflictFlag
 from patients.models import Patient
+from symptoms.models import SideEffectReport
 
 from . import reminders
 from .models import TitrationPlan, TitrationStep
@@ -39,3 +42,19 @@ def patient_saved(sender, instance: Patient, raw: bool = False, **kwargs) -> Non
 def flag_saved(sender, instance: ConflictFlag, raw: bool = False, **kwargs) -> None:
     if not raw:  # REM-5: the washout countdown follows the earliest safe start
         _replan(instance.patient)
+
+
+@receiver(post_save, sender=SideEffectReport, dispatch_uid="side-effects-steer-plan")
+def side_effect_saved(sender, instance: SideEffectReport, raw: bool = False, **kwargs) -> None:
+    """SE-1..SE-5: once the check-in and all its side effects are committed, let them steer the plan.
+    symptoms sends; titration listens (symptoms never imports titration)."""
+    if raw:
+        return
+    patient = instance.checkin.patient
+
+    def apply() -> None:
+        from . import services  # services import reminders, which import these models
+
+        services.apply_side_effects(patient=patient, today=timezone.now().astimezone(patient.zone).date())
+
+    transaction.on_commit(apply)

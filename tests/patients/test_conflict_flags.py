@@ -231,7 +231,7 @@ def test_open_conflict_blocks_plan_start_and_step_up(patient):
     titration_services.plan_start(actor=rx.prescriber, plan=plan, start=TODAY)
     f.MedicationFactory(patient=patient, name="kratom capsules")
     with pytest.raises(services.ConflictBlocked):
-        titration_services.plan_step_up(actor=rx.prescriber, plan=plan, on=TODAY + dt.timedelta(days=7))
+        titration_services.plan_advance(actor=rx.prescriber, plan=plan, on=TODAY + dt.timedelta(days=7))
     assert list(plan.steps.values_list("status", flat=True)) == ["active", "planned"]
 
 
