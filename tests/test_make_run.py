@@ -93,6 +93,10 @@ def test_make_run_serves_the_demo_clinic_and_ctrl_c_stops_everything(make_run):
     count = int(re.search(r"(\d+) patients", patients).group(1))
     assert count >= 25
 
+    # The demo's due reminders are delivered to the console within a minute of starting.
+    _wait(lambda: "Subject: LDN tonight" in log.read_text(), 60, "a demo reminder on the console", log)
+    assert "SMS to 07700" in log.read_text()
+
     # Beat -> worker -> shared cache -> web: /healthz shows a recent tick, and the worker logs it.
     _wait(lambda: "beat tick beat" in log.read_text(), 120, "a beat tick in the worker log", log)
     health = json.loads(_get(opener, f"{base}/healthz")[1])

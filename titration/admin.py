@@ -4,6 +4,7 @@ from ldnclinic.admin import CLINIC_ADMIN, NURSE, PRESCRIBER, PRESCRIBERS_ONLY, S
 from patients import services as patient_services
 from patients.flag_admin import announce_flags
 
+from . import content
 from .admin_forms import PlanForm, PrescriptionForm, StepFormSet
 from .models import (
     CompoundedPrescription,
@@ -73,23 +74,49 @@ class StepInline(ScopedInline):
     model = TitrationStep
     formset = StepFormSet
     write_roles = PRESCRIBERS_ONLY
-    fields = ["sequence", "dose_mg", "planned_start", "min_days", "actual_start", "status", "note"]
+    fields = ["sequence", "dose_mg", "patient_measures", "planned_start", "min_days", "actual_start", "status", "note"]
+    readonly_fields = ["patient_measures"]
     show_change_link = False
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
         formset.request_user = request.user
+        self._rx = content.active_prescription(obj) if obj is not None else None
         return formset
+
+    @admin.display(description="the patient measures")
+    def patient_measures(self, step):
+        if not step.pk:
+            return "-"
+        amount = content.measured(step.dose_mg, getattr(self, "_rx", None))
+        return amount.text if amount else "not from the active prescription (RX-2)"
 
 
 @admin.register(TitrationPlan)
 class TitrationPlanAdmin(ScopedAdmin):
     form = PlanForm
     write_roles = PRESCRIBERS_ONLY
-    list_display = ["patient", "protocol", "target_dose_mg", "start_date", "status"]
+    list_display = ["patient", "protocol", "target_dose_mg", "start_date", "status", "current_dose", "hold_reason"]
     list_filter = ["status", "protocol"]
     list_select_related = ["patient", "protocol"]
     inlines = [StepInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("steps")
+
+    def _current(self, plan):
+        live = [s for s in plan.steps.all() if s.deleted_at is None and s.status in ("active", "held")]
+        return max(live, key=lambda s: s.sequence, default=None)
+
+    @admin.display(description="current dose")
+    def current_dose(self, plan):
+        step = self._current(plan)
+        return f"{content.fmt_mg(step.dose_mg)} ({step.get_status_display().lower()})" if step else "-"
+
+    @admin.display(description="why held")
+    def hold_reason(self, plan):
+        step = self._current(plan)
+        return step.note if step and step.status == "held" else ""
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)

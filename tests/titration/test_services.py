@@ -183,3 +183,14 @@ def test_vivid_dreams_suggest_a_morning_dose_SE_3(clinic):
     _checkin(patient, 0, vivid_dreams=1)
     task = ClinicianTask.objects.get(patient=patient, title__contains="morning")
     assert "SE-3" in task.detail
+
+
+def test_admin_shows_the_plan_with_dates_quantities_and_why_it_is_held(client, rx):
+    plan = started_plan(rx, timezone.localdate() - dt.timedelta(days=3))
+    services.plan_hold(actor=rx.prescriber, plan=plan, reason="held: mild nausea reported today (SE-1)")
+    client.force_login(rx.prescriber)
+    listing = client.get("/admin/titration/titrationplan/").content.decode()
+    assert "held: mild nausea reported today (SE-1)" in listing
+    page = client.get(f"/admin/titration/titrationplan/{plan.pk}/change/").content.decode()
+    for text in ("1 capsule of 1.5 mg", "2 capsules of 1.5 mg", "3 capsules of 1.5 mg"):
+        assert text in page

@@ -175,6 +175,12 @@ def _patient(clinic, number, spec, login, today, rng) -> Patient:
         discontinued_reason=spec.reason,
         user=login,
     )
+    if login is not None:
+        # The portal patient asked for nightly reminders by email and text, early: today's is already
+        # due whenever `make run` starts (after 00:05), so the worker log shows one delivered at once.
+        patient.nightly_dose_reminders = patient.reminders_by_sms = True
+        patient.reminder_time = dt.time(0, 5)
+        patient.quiet_hours_start = patient.quiet_hours_end = dt.time(0, 0)  # no quiet hours
     _saved(patient)
     for i, condition in enumerate(spec.conditions):
         diagnosed = today - dt.timedelta(days=rng.randint(400, 4000) + 200 * i)
