@@ -108,7 +108,8 @@ STORAGES = {
     },
 }
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "portal-login"
+LOGIN_REDIRECT_URL = "portal-home"
 
 # --- Redis: Celery broker and cache when REDIS_URL is set -------------------------------------
 REDIS_URL = env_redis_url("REDIS_URL")
@@ -173,8 +174,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Re-evaluate every screening and active patient: catalog changes, washouts elapsing, expiries.
     "opioid-sweep": {"task": "patients.opioid_sweep", "schedule": crontab(hour=2, minute=30)},
-    # The reminder outbox: claim and send what is due, every minute (no Celery ETAs).
-    "reminder-tick": {"task": "titration.reminder_tick", "schedule": timedelta(seconds=60)},
+    # The reminder outbox: claim and send what is due, every minute by default (no Celery ETAs).
+    "reminder-tick": {
+        "task": "titration.reminder_tick",
+        "schedule": timedelta(seconds=env_int("REMINDER_TICK_SECONDS", 60, minimum=1)),
+    },
     # Write the coming days' reminder rows for every active patient (idempotent by key).
     "reminder-plan": {"task": "titration.reminder_plan_all", "schedule": timedelta(minutes=15)},
 }
@@ -215,12 +219,16 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # a provider backend is a class with send(to, body, key), named here once it is configured.
 SMS_BACKEND = env_str("SMS_BACKEND", "ldnclinic.messaging.ConsoleSMSBackend")
 SMS_FILE_PATH = env_str("SMS_FILE_PATH", str(VAR_DIR / "sms.jsonl"))
+# A check-in link in a reminder works for this many hours (single use).
+CHECKIN_LINK_HOURS = env_int("CHECKIN_LINK_HOURS", 72, minimum=1)
 # Links in reminders point here (the patient's check-in page).
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Reminder outbox: how many rows one beat tick sends, and how long a claimed row may stay "sending"
 # before another tick takes it back (a worker killed mid-send).
 REMINDER_BATCH_SIZE = env_int("REMINDER_BATCH_SIZE", 500, minimum=1)
-REMINDER_LEASE_SECONDS = env_int("REMINDER_LEASE_SECONDS", 300, minimum=10)
+# The lease may be short in tests (a killed worker's rows come back within seconds); a worker that
+# outlives its lease cannot send twice, because it commits with the claim it holds (see deliver).
+REMINDER_LEASE_SECONDS = env_int("REMINDER_LEASE_SECONDS", 300, minimum=1)
 REMINDER_MAX_ATTEMPTS = env_int("REMINDER_MAX_ATTEMPTS", 6, minimum=1)
 
 # --- Security (on by default whenever DEBUG is off) ------------------------------------------

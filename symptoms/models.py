@@ -59,6 +59,8 @@ class SymptomCheckIn(ClinicOwned, SoftDeletable):
         default=OpioidUse.NO,
     )
     notes = models.TextField(blank=True, max_length=NOTES_MAX_LENGTH)
+    # The form's one-time id: the same submission sent twice (a double tap, a retry) is stored once.
+    submission_id = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
     history = HistoricalRecords()
 
@@ -112,3 +114,6 @@ class SideEffectReport(ClinicOwned):
 
     def __str__(self) -> str:
         return f"{self.get_effect_display()}: {self.get_severity_display()}"
+
+
+from .invitations import CheckInInvitation  # noqa: E402, F401 - a model of this app, kept in its own file

@@ -17,7 +17,7 @@ from patients.models import (
     SafetyGateEvent,
     User,
 )
-from symptoms.models import SideEffectReport, SymptomCheckIn
+from symptoms.models import CheckInInvitation, SideEffectReport, SymptomCheckIn
 from titration.models import CompoundedPrescription, Pharmacy, Reminder, TitrationPlan, TitrationStep
 
 PASSWORD = "correct-horse-battery-9"
@@ -170,6 +170,16 @@ class ReminderFactory(factory.django.DjangoModelFactory):
     due_at = factory.LazyFunction(timezone.now)
     next_attempt_at = factory.LazyAttribute(lambda r: r.due_at)
     idempotency_key = factory.Sequence(lambda n: f"test-reminder-{n}")
+
+
+class CheckInInvitationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CheckInInvitation
+
+    patient = factory.SubFactory(PatientFactory)
+    for_date = factory.Sequence(lambda n: dt.date(2026, 1, 1) + dt.timedelta(days=n))
+    token_hash = factory.Sequence(lambda n: f"{n:064x}")
+    expires_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(hours=72))
 
 
 class CheckInFactory(factory.django.DjangoModelFactory):

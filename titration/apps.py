@@ -6,4 +6,8 @@ class TitrationConfig(AppConfig):
     verbose_name = "Prescriptions and titration"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401 - plan changes reschedule reminders in their transaction
+        from symptoms.hooks import register_dose_provider
+
+        from . import content, signals  # noqa: F401 - plan changes reschedule reminders in their transaction
+
+        register_dose_provider(content.dose_summary)

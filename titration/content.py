@@ -13,6 +13,7 @@ from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
 from patients.flag_models import ClinicianTask, ConflictFlag, FlagKind, FlagStatus, TaskKind
+from symptoms.invitations import invitation_for
 from symptoms.models import SymptomCheckIn
 
 from . import rules, supply
@@ -167,7 +168,12 @@ def render(reminder: Reminder, *, today: dt.date) -> tuple[str, str] | None:
         return ("LDN tonight", f"Tonight's LDN dose: {dose_text(current_dose, rx)}.")
     if reminder.kind == ReminderKind.CHECKIN_DUE:
         _escalate_missed_checkins(reminder, today)
-        return ("LDN: weekly check-in", _with_link("Time for your weekly LDN check-in. It takes two minutes."))
+        _, token = invitation_for(reminder.patient, reminder.local_date)
+        link = settings.SITE_URL + reverse("checkin-link", args=[token]) if token else checkin_link()
+        return (
+            "LDN: weekly check-in",
+            f"Time for your weekly LDN check-in. It takes two minutes.\nCheck in: {link}",
+        )
     if reminder.kind == ReminderKind.REFILL and rx is not None:
         return (
             "LDN: time to order more",
@@ -231,3 +237,29 @@ def refill_reminder_day(plan: TitrationPlan, today: dt.date) -> dt.date | None:
         return None
     lead = rx.pharmacy.lead_time_days if rx.pharmacy_id else 5
     return max(supply.reorder_by(runs_out, lead), today)
+
+
+def dose_summary(patient, today: dt.date) -> dict | None:
+    """For the patient's own pages: tonight's dose in what they measure, and when the next step is due."""
+    plan = TitrationPlan.objects.filter(patient=patient, status="active").first()
+    if plan is None:
+        return None
+    current = current_step(plan)
+    if current is None:
+        return None
+    rx = active_prescription(plan)
+    following = (
+        plan.steps.filter(status=StepStatus.PLANNED, sequence__gt=current.sequence, deleted_at__isnull=True)
+        .order_by("sequence")
+        .first()
+    )
+    next_day = None
+    if following is not None and current.status != StepStatus.HELD:
+        earliest = (current.actual_start or current.planned_start) + dt.timedelta(days=current.min_days)
+        next_day = max(following.planned_start, earliest, today)
+    return {
+        "tonight": dose_text(current.dose_mg, rx),
+        "next_step": next_day,
+        "next_dose": dose_text(following.dose_mg, rx) if following else None,
+        "held": current.status == StepStatus.HELD,
+    }

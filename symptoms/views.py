@@ -1,0 +1,84 @@
+"""The patient's check-in: from a reminder's link (no password) or from the portal (logged in)."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from . import hooks, invitations, services
+from .forms import CheckInForm
+
+NEW_LINK_HELP = "Ask your clinic for a new link, or log in to your patient page to check in."
+
+
+def _context(patient, form, **extra):
+    today = services.local_today(patient)
+    return {"patient": patient, "form": form, "dose": hooks.dose_summary(patient, today), **extra}
+
+
+def _problem(request, title: str, message: str, status: int = 410):
+    return render(
+        request,
+        "symptoms/link_problem.html",
+        {"title": title, "message": message, "help": NEW_LINK_HELP},
+        status=status,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def checkin_by_link(request, token: str):
+    invitation = invitations.find(token)
+    if invitation is None or invitation.patient.deleted_at is not None:
+        return _problem(request, "This link does not work", "The link is not complete or has been changed.", 404)
+    if invitation.used_at is not None:
+        if request.method == "GET":  # the thank-you page after submitting, and a reminder opened twice
+            return render(request, "symptoms/thanks.html", _context(invitation.patient, None, already=True))
+        return _problem(request, "This check-in is done", "This link has already been used to check in.")
+    if invitation.expired:
+        return _problem(request, "This link has expired", "Check-in links work for a few days only.")
+    patient = invitation.patient
+    form = CheckInForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.checkin_submit(
+                patient=patient, data=form.cleaned_data, side_effects=form.side_effects(), invitation=invitation
+            )
+        except services.AlreadyUsed:
+            return _problem(request, "This check-in is done", "This link has already been used to check in.")
+        return redirect("checkin-link", token=token)  # GET on a used link: the thank-you page
+    return render(request, "symptoms/checkin_form.html", _context(patient, form, for_date=invitation.for_date))
+
+
+def _patient_of(request):
+    patient = getattr(request.user, "patient_profile", None)
+    if patient is None or patient.deleted_at is not None:
+        raise Http404("This page is for patients.")
+    return patient
+
+
+@never_cache
+@login_required(login_url="portal-login")
+@require_http_methods(["GET", "POST"])
+def portal_checkin(request):
+    patient = _patient_of(request)
+    form = CheckInForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.checkin_submit(patient=patient, data=form.cleaned_data, side_effects=form.side_effects())
+        return redirect("portal-thanks")
+    return render(request, "symptoms/checkin_form.html", _context(patient, form))
+
+
+@never_cache
+@login_required(login_url="portal-login")
+def portal_thanks(request):
+    return render(request, "symptoms/thanks.html", _context(_patient_of(request), None))
+
+
+@never_cache
+@login_required(login_url="portal-login")
+def portal_home(request):
+    patient = _patient_of(request)
+    recent = patient.checkins.order_by("-recorded_at")[:12]
+    return render(request, "symptoms/portal_home.html", _context(patient, None, recent=recent))

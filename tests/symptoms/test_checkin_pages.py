@@ -1,0 +1,168 @@
+"""The patient's check-in: from a reminder's link and from the portal (issue: getting in, the check-in,
+what a check-in changes, bad input)."""
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from patients.models import ConflictFlag, MedicationStatement
+from symptoms.invitations import CheckInInvitation, invitation_for
+from symptoms.models import SymptomCheckIn
+from tests import factories as f
+from titration import rules, services
+
+ANSWERS = {
+    "pain": "6",
+    "fatigue": "5",
+    "sleep_quality": "4",
+    "mood": "6",
+    "took_dose_as_prescribed": "yes",
+    "nights_missed": "0",
+    "opioid_use": "no",
+    "notes": "",
+    "other_effect": "",
+    **{
+        f"effect_{e}": "0"
+        for e in (
+            "vivid_dreams",
+            "insomnia",
+            "headache",
+            "nausea",
+            "fatigue",
+            "vomiting",
+            "decreased_appetite",
+            "other",
+        )
+    },
+}
+
+
+def answers(**changes):
+    return {**ANSWERS, "submission_id": str(uuid.uuid4()), **changes}
+
+
+@pytest.fixture
+def on_ldn(patient):
+    patient.status = "active"
+    patient.save()
+    rx = f.PrescriptionFactory(patient=patient, written_on=dt.date(2026, 1, 1), start_on=dt.date(2026, 1, 1))
+    today = timezone.localdate()
+    steps = [rules.StepSpec(Decimal("1.5"), 7), rules.StepSpec(Decimal("3.0"), 7)]
+    plan = services.plan_create(
+        actor=rx.prescriber, patient=patient, custom_steps=steps, start=today - dt.timedelta(days=3), prescription=rx
+    )
+    services.plan_start(actor=rx.prescriber, plan=plan, start=today - dt.timedelta(days=3))
+    return plan
+
+
+@pytest.fixture
+def link(patient):
+    _, token = invitation_for(patient, timezone.localdate())
+    return f"/c/{token}/"
+
+
+def test_link_opens_the_form_with_tonights_dose_and_next_step(client, on_ldn, link):
+    page = client.get(link)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "1.5 mg (1 capsule of 1.5 mg)" in html
+    assert "Next step: 3.0 mg (2 capsules of 1.5 mg)" in html
+    assert 'for="id_pain_0"' in html  # every radio is labelled
+
+
+def test_opening_the_link_twice_does_not_use_it_up(client, on_ldn, link):
+    client.get(link)
+    client.get(link)
+    assert CheckInInvitation.objects.get().used_at is None
+
+
+def test_submitting_stores_once_and_thanks_with_tonights_dose(client, on_ldn, link, patient):
+    response = client.post(link, answers(), follow=True)
+    assert "Thank you" in response.content.decode()
+    assert "1.5 mg (1 capsule of 1.5 mg)" in response.content.decode()
+    again = client.post(link, answers())
+    assert again.status_code == 410
+    assert "already been used" in again.content.decode()
+    assert SymptomCheckIn.objects.filter(patient=patient).count() == 1
+
+
+def test_expired_link_gets_a_plain_page_saying_what_happened(client, patient, link):
+    CheckInInvitation.objects.update(expires_at=timezone.now() - dt.timedelta(minutes=1))
+    page = client.get(link)
+    assert page.status_code == 410
+    assert "expired" in page.content.decode()
+    assert "Log in to check in" in page.content.decode()
+
+
+def test_altered_link_gets_a_plain_page_not_an_error(client, patient, link):
+    page = client.get(link[:-5] + "XXXX/")
+    assert page.status_code == 404
+    assert "does not work" in page.content.decode()
+
+
+def test_a_link_opens_nothing_else(client, patient, link):
+    client.get(link)
+    assert client.get("/me/").status_code == 302  # still not logged in
+    assert client.get("/admin/patients/patient/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("pain", "11"), ("mood", "-1"), ("nights_missed", "8"), ("opioid_use", "maybe")]
+)
+def test_out_of_range_answers_are_refused_beside_the_field(client, patient, link, field, value):
+    page = client.post(link, answers(**{field: value}))
+    assert page.status_code == 200
+    assert f'id="id_{field}_errors"' in page.content.decode()
+    assert not SymptomCheckIn.objects.exists()
+    assert CheckInInvitation.objects.get().used_at is None
+
+
+def test_notes_over_the_limit_get_a_clear_message(client, patient, link):
+    page = client.post(link, answers(notes="x" * 2001))
+    assert "Please keep notes under 2000 characters." in page.content.decode()
+    assert not SymptomCheckIn.objects.exists()
+
+
+def test_the_same_submission_twice_is_stored_once_from_the_portal(client, patient, patient_user):
+    client.force_login(patient_user)
+    data = answers()
+    client.post("/me/checkin/", data)
+    client.post("/me/checkin/", data)
+    assert SymptomCheckIn.objects.filter(patient=patient).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_moderate_headache_holds_the_next_step_with_the_reason_SE_2(client, on_ldn, link):
+    response = client.post(link, answers(effect_headache="2"), follow=True)
+    html = response.content.decode()
+    steps = list(on_ldn.steps.order_by("sequence"))
+    assert steps[0].status in ("stepped_back", "held")
+    assert "headache" in (steps[0].note + " ".join(s.note for s in steps)).lower()
+    assert "Tonight" in html
+
+
+def test_yes_to_the_opioid_question_puts_a_medication_to_verify_and_flags_it(client, patient, link):
+    client.post(link, answers(opioid_use="yes"))
+    med = MedicationStatement.objects.get(patient=patient, source="check_in")
+    assert ConflictFlag.objects.get(medication=med).kind == "caution"
+
+
+def test_notes_are_escaped_on_the_clinicians_page(client, patient, link, prescriber):
+    client.post(link, answers(notes="<script>alert(1)</script>"))
+    checkin = SymptomCheckIn.objects.get()
+    client.force_login(prescriber)
+    html = client.get(f"/admin/symptoms/symptomcheckin/{checkin.pk}/change/").content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_portal_pages_are_for_patients_only(client, prescriber, patient_user, sibling_patient):
+    client.force_login(prescriber)
+    assert client.get("/me/").status_code == 404
+    client.force_login(patient_user)
+    f.CheckInFactory(patient=sibling_patient, pain=9, notes="sibling's note")
+    page = client.get("/me/").content.decode()
+    assert "sibling" not in page
