@@ -14,3 +14,5 @@ from .settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast hashing; tests only
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+# ldnclinic.faults.fault_point may kill its process when LDN_FAULT names the point (crash tests only).
+FAULT_INJECTION = True

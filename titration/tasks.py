@@ -13,7 +13,8 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="titration.reminder_tick")
 def reminder_tick() -> int:
-    """Beat, every minute: send what is due. Safe to run twice at once (rows are claimed)."""
+    """Beat, every REMINDER_TICK_SECONDS (a minute by default): send what is due. Safe to run twice
+    at once, or twice in a row after a redelivery: rows are claimed and marked by compare-and-set."""
     sent = reminders.tick()
     if sent:
         logger.info("reminder tick sent %s", sent)
