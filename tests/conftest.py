@@ -133,3 +133,21 @@ def smtp_server(settings):
     with SMTPServer() as server:
         settings.MAILERS = {"default": server.mailer}
         yield server
+
+
+@pytest.fixture
+def protocols(db):
+    """The protocol templates the data migration loads; a transactional test's flush removes them."""
+    from decimal import Decimal
+
+    from titration.models import ProtocolStep, TitrationProtocol
+    from titration.protocols import PROTOCOLS
+
+    for spec in PROTOCOLS:
+        protocol, created = TitrationProtocol.objects.get_or_create(
+            key=spec["key"], defaults={k: spec[k] for k in ("name", "source", "description")}
+        )
+        if created:
+            for i, (dose, days) in enumerate(spec["steps"], start=1):
+                ProtocolStep.objects.create(protocol=protocol, sequence=i, dose_mg=Decimal(dose), min_days=days)
+    return TitrationProtocol.objects.all()

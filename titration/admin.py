@@ -113,10 +113,10 @@ class TitrationPlanAdmin(ScopedAdmin):
         step = self._current(plan)
         return f"{content.fmt_mg(step.dose_mg)} ({step.get_status_display().lower()})" if step else "-"
 
-    @admin.display(description="why held")
+    @admin.display(description="why held or stepped back")
     def hold_reason(self, plan):
         step = self._current(plan)
-        return step.note if step and step.status == "held" else ""
+        return step.note if step else ""  # a held step's reason, or the step-back that made this step
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)

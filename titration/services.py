@@ -87,6 +87,9 @@ def plan_start(*, actor, plan: TitrationPlan, start: dt.date, override_reason: s
 # --- Plans from protocols, and changes to a running plan ------------------------------------------
 
 
+RETRY_AFTER_STEP_BACK_DAYS = 14  # SE-2 "longer interval"; the upper bound of the allowed 3-14 days
+
+
 class StepUpNotAllowed(Exception):
     """The step-up rule (domain.md 1.3) says no; ``reasons`` say why. A prescriber may override."""
 
@@ -262,7 +265,28 @@ def plan_step_back(*, actor, plan: TitrationPlan, on: dt.date, reason: str, syst
         current.status = StepStatus.STEPPED_BACK
         current.note = reason[:500]
         _save(current, actor, f"stepped back: {reason}")
-        return _insert_after(plan, current, dose, on, actor, f"stepped back to {rules.fmt_mg(dose)} mg: {reason}")
+        lower = _insert_after(plan, current, dose, on, actor, f"stepped back to {rules.fmt_mg(dose)} mg: {reason}")
+        # SE-2: resume with a longer interval: the dose that caused trouble is tried again after
+        # RETRY_AFTER_STEP_BACK_DAYS, not skipped (skipping it would make the next increment bigger).
+        retry = _insert_after(plan, lower, current.dose_mg, on, actor, f"retry after step-back: {reason}")
+        retry.status, retry.actual_start = StepStatus.PLANNED, None
+        retry.planned_start = on + dt.timedelta(days=RETRY_AFTER_STEP_BACK_DAYS)
+        lower.min_days = RETRY_AFTER_STEP_BACK_DAYS
+        _save(lower, actor, "longer interval after a step-back (SE-2)")
+        _save(retry, actor, "planned retry (SE-2)")
+        _replan_dates(plan, retry, actor)
+        return lower
+
+
+def _replan_dates(plan: TitrationPlan, after: TitrationStep, actor) -> None:
+    """Planned steps after ``after`` keep their min days, counted from ``after``'s date."""
+    day = after.planned_start + dt.timedelta(days=after.min_days)
+    for step in _steps(plan):
+        if step.sequence > after.sequence and step.status == StepStatus.PLANNED:
+            if step.planned_start != day:
+                step.planned_start = day
+                _save(step, actor, "rescheduled after a step-back")
+            day += dt.timedelta(days=step.min_days)
 
 
 def plan_skip(*, actor, plan: TitrationPlan, step: TitrationStep, reason: str) -> TitrationStep:

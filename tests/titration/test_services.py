@@ -110,13 +110,18 @@ def test_hold_step_back_skip_and_custom_dose_keep_their_reasons(rx):
     assert plan.steps.get(sequence=2).note == "patient away"
     back = services.plan_step_back(actor=rx.prescriber, plan=plan, on=today, reason="headache")
     assert back.dose_mg == D("1.5")  # SE-2: the previous dose
+    # SE-2: the troublesome dose is tried again after a longer interval, not skipped.
     assert statuses(plan) == [
         (1, "1.500", "done"),
         (2, "3.000", "stepped_back"),
         (3, "1.500", "active"),
-        (4, "4.500", "planned"),
+        (4, "3.000", "planned"),
+        (5, "4.500", "planned"),
     ]
-    services.plan_skip(actor=rx.prescriber, plan=plan, step=plan.steps.get(sequence=4), reason="stop at 3 mg")
+    retry = plan.steps.get(sequence=4)
+    assert retry.planned_start == today + dt.timedelta(days=14)
+    assert plan.steps.get(sequence=5).planned_start == today + dt.timedelta(days=21)
+    services.plan_skip(actor=rx.prescriber, plan=plan, step=plan.steps.get(sequence=5), reason="stop at 3 mg")
     custom = services.plan_set_dose(actor=rx.prescriber, plan=plan, dose_mg=D("2.25"), on=today, reason="compromise")
     assert (custom.dose_mg, custom.status) == (D("2.25"), StepStatus.ACTIVE)
     with pytest.raises(ValidationError):
@@ -147,9 +152,9 @@ def test_moderate_headache_steps_back_once_SE_2(clinic):
     plan = started_plan(rx, today - dt.timedelta(days=20))
     services.plan_advance(actor=rx.prescriber, plan=plan, on=today - dt.timedelta(days=6))
     _checkin(patient, 1, headache=2)  # saved and committed: the receiver steps back
-    assert statuses(plan)[1:3] == [(2, "3.000", "stepped_back"), (3, "1.500", "active")]
+    assert statuses(plan)[1:4] == [(2, "3.000", "stepped_back"), (3, "1.500", "active"), (4, "3.000", "planned")]
     services.apply_side_effects(patient=patient, today=today)  # again: nothing more happens
-    assert plan.steps.count() == 4
+    assert plan.steps.count() == 5
 
 
 @pytest.mark.django_db(transaction=True)
