@@ -4,7 +4,7 @@ from ldnclinic.admin import CLINIC_ADMIN, NURSE, PRESCRIBER, PRESCRIBERS_ONLY, S
 from patients import services as patient_services
 from patients.flag_admin import announce_flags
 
-from . import content
+from . import admin_views, content
 from .admin_forms import PlanForm, PrescriptionForm, StepFormSet
 from .models import (
     CompoundedPrescription,
@@ -103,6 +103,18 @@ class TitrationPlanAdmin(ScopedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("steps")
+
+    def get_urls(self):
+        from django.urls import path
+
+        custom = [
+            path(
+                "from-protocol/",
+                self.admin_site.admin_view(lambda request: admin_views.plan_from_protocol(self, request)),
+                name="titration_titrationplan_from_protocol",
+            )
+        ]
+        return custom + super().get_urls()
 
     def _current(self, plan):
         live = [s for s in plan.steps.all() if s.deleted_at is None and s.status in ("active", "held")]

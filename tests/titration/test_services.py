@@ -199,3 +199,37 @@ def test_admin_shows_the_plan_with_dates_quantities_and_why_it_is_held(client, r
     page = client.get(f"/admin/titration/titrationplan/{plan.pk}/change/").content.decode()
     for text in ("1 capsule of 1.5 mg", "2 capsules of 1.5 mg", "3 capsules of 1.5 mg"):
         assert text in page
+
+
+def test_admin_previews_a_protocol_schedule_with_quantities_before_saving(client, rx):
+    client.force_login(rx.prescriber)
+    url = "/admin/titration/titrationplan/from-protocol/"
+    form = {
+        "patient": rx.patient.pk,
+        "protocol": TitrationProtocol.objects.get(key="STD_1_5").pk,
+        "prescription": rx.pk,
+        "start": "2026-03-23",
+    }
+    page = client.post(url, {**form, "preview": "1"}).content.decode()
+    assert "2 capsules of 1.5 mg" in page and "Mon 30 Mar 2026" in page
+    assert not rx.patient.titration_plans.exists()  # a preview saves nothing
+    response = client.post(url, {**form, "save": "1"})
+    assert response.status_code == 302
+    plan = rx.patient.titration_plans.get()
+    assert (plan.status, plan.steps.count()) == ("draft", 3)
+
+
+def test_plan_preview_page_is_for_prescribers_and_their_own_patients(client, nurse, other_patient, rx):
+    client.force_login(nurse)
+    assert client.get("/admin/titration/titrationplan/from-protocol/").status_code == 403
+    client.force_login(rx.prescriber)
+    page = client.post(
+        "/admin/titration/titrationplan/from-protocol/",
+        {
+            "patient": other_patient.pk,
+            "protocol": TitrationProtocol.objects.first().pk,
+            "start": "2026-03-23",
+            "preview": "1",
+        },
+    )
+    assert "Select a valid choice" in page.content.decode()
