@@ -22,3 +22,20 @@ def dose_summary(patient, today: dt.date) -> dict | None:
         if summary:
             return summary
     return None
+
+
+_calendar_providers: list[Callable] = []
+
+
+def register_calendar_provider(provider: Callable) -> None:
+    if provider not in _calendar_providers:
+        _calendar_providers.append(provider)
+
+
+def calendar(patient, today: dt.date) -> dict:
+    """{"doses": [(date, Decimal mg)], "events": [(date, "summary")]} from titration, or empty lists."""
+    for provider in _calendar_providers:
+        result = provider(patient, today)
+        if result:
+            return result
+    return {"doses": [], "events": []}

@@ -8,6 +8,7 @@ urlpatterns = [
     path("me/", views.portal_home, name="portal-home"),
     path("me/checkin/", views.portal_checkin, name="checkin-start"),
     path("me/thanks/", views.portal_thanks, name="portal-thanks"),
+    path("me/calendar.ics", views.portal_calendar, name="portal-calendar"),
     path(
         "me/login/",
         auth_views.LoginView.as_view(template_name="symptoms/login.html", redirect_authenticated_user=True),

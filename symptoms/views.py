@@ -1,8 +1,13 @@
 """The patient's check-in: from a reminder's link (no password) or from the portal (logged in)."""
 
+import datetime as dt
+import hashlib
+
+import icalendar
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -80,5 +85,47 @@ def portal_thanks(request):
 @login_required(login_url="portal-login")
 def portal_home(request):
     patient = _patient_of(request)
-    recent = patient.checkins.order_by("-recorded_at")[:12]
-    return render(request, "symptoms/portal_home.html", _context(patient, None, recent=recent))
+    recent = list(patient.checkins.order_by("-recorded_at")[:26])
+    today = services.local_today(patient)
+    plan = hooks.calendar(patient, today)
+    doses = sorted(plan["doses"])
+    chart = []
+    for checkin in reversed(recent):  # oldest first, each with the dose taken that day
+        day = checkin.recorded_at.astimezone(patient.zone).date()
+        dose = next((float(mg) for start, mg in reversed(doses) if start <= day), None)
+        chart.append(
+            {
+                "date": day.isoformat(),
+                "pain": checkin.pain,
+                "fatigue": checkin.fatigue,
+                "sleep": checkin.sleep_quality,
+                "mood": checkin.mood,
+                "dose_mg": dose,
+            }
+        )
+    next_checkin = next((d for d, text in plan["events"] if "check-in" in text), None)
+    context = _context(patient, None, recent=recent[:12], chart=chart, next_checkin=next_checkin)
+    return render(request, "symptoms/portal_home.html", context)
+
+
+@login_required(login_url="portal-login")
+def portal_calendar(request):
+    """The titration calendar as an iCalendar file for the patient's phone (RFC 5545)."""
+    patient = _patient_of(request)
+    plan = hooks.calendar(patient, services.local_today(patient))
+    cal = icalendar.Calendar()
+    cal.add("prodid", "-//ldnclinic//titration calendar//EN")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", "My LDN")
+    for day, summary in plan["events"]:
+        event = icalendar.Event()
+        digest = hashlib.sha1(summary.encode(), usedforsecurity=False).hexdigest()[:12]  # stable across downloads
+        event.add("uid", f"{patient.pk}-{day.isoformat()}-{digest}@ldnclinic")
+        event.add("summary", summary)
+        event.add("dtstart", day)
+        event.add("dtend", day + dt.timedelta(days=1))
+        event.add("dtstamp", timezone.now())
+        cal.add_component(event)
+    response = HttpResponse(cal.to_ical(), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="my-ldn.ics"'
+    return response

@@ -263,3 +263,26 @@ def dose_summary(patient, today: dt.date) -> dict | None:
         "next_dose": dose_text(following.dose_mg, rx) if following else None,
         "held": current.status == StepStatus.HELD,
     }
+
+
+def calendar(patient, today: dt.date) -> dict | None:
+    """The patient's dose history and coming titration dates, for their chart and calendar file."""
+    plan = TitrationPlan.objects.filter(patient=patient, status="active").first()
+    if plan is None:
+        return None
+    rx = active_prescription(plan)
+    steps = list(plan.steps.filter(deleted_at__isnull=True).order_by("sequence"))
+    doses = [(s.actual_start, s.dose_mg) for s in steps if s.actual_start]
+    events = []
+    summary = dose_summary(patient, today)
+    if summary and summary["next_step"]:
+        events.append((summary["next_step"], f"LDN: step up to {summary['next_dose']} if all is well"))
+    for day in range(0, 57):
+        date = today + dt.timedelta(days=day)
+        if date > plan.start_date and (date - plan.start_date).days % 7 == 0:
+            events.append((date, "LDN: weekly check-in"))
+    if rx is not None:
+        refill = refill_reminder_day(plan, today)
+        if refill:
+            events.append((refill, "LDN: ask your clinic for more"))
+    return {"doses": doses, "events": sorted(events)}

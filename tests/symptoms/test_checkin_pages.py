@@ -166,3 +166,34 @@ def test_portal_pages_are_for_patients_only(client, prescriber, patient_user, si
     f.CheckInFactory(patient=sibling_patient, pain=9, notes="sibling's note")
     page = client.get("/me/").content.decode()
     assert "sibling" not in page
+
+
+def test_portal_shows_history_for_the_chart_and_the_next_checkin(client, on_ldn, patient, patient_user):
+    f.CheckInFactory(patient=patient, pain=7, recorded_at=timezone.now() - dt.timedelta(days=2))
+    client.force_login(patient_user)
+    page = client.get("/me/")
+    assert page.context["chart"][-1]["pain"] == 7
+    assert page.context["chart"][-1]["dose_mg"] == 1.5
+    assert 'id="history-data"' in page.content.decode()  # chart data by json_script
+    assert page.context["next_checkin"] is not None
+
+
+def test_calendar_download_lists_the_next_step_and_checkins(client, on_ldn, patient_user):
+    import icalendar
+
+    client.force_login(patient_user)
+    response = client.get("/me/calendar.ics")
+    assert response["Content-Type"].startswith("text/calendar")
+    cal = icalendar.Calendar.from_ical(response.content)
+    summaries = [str(e["summary"]) for e in cal.walk("VEVENT")]
+    assert any(s.startswith("LDN: step up to 3.0 mg") for s in summaries)
+    assert "LDN: weekly check-in" in summaries
+    again = icalendar.Calendar.from_ical(client.get("/me/calendar.ics").content)
+    uids = sorted(str(e["uid"]) for e in cal.walk("VEVENT"))
+    assert uids == sorted(str(e["uid"]) for e in again.walk("VEVENT"))  # stable: a re-import updates, not duplicates
+
+
+def test_calendar_is_for_the_logged_in_patient_only(client, prescriber):
+    assert client.get("/me/calendar.ics").status_code == 302
+    client.force_login(prescriber)
+    assert client.get("/me/calendar.ics").status_code == 404
