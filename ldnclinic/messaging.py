@@ -10,6 +10,7 @@ outbox can mark a row sent *between* the message's data and the dot that ends it
 worker is killed mid-send.
 """
 
+import base64
 import contextlib
 import email.policy
 import json
@@ -17,6 +18,9 @@ import logging
 import re
 import smtplib
 import socket
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,6 +114,44 @@ class FileSMSBackend(SMSBackend):
             out.write(line + "\n")
 
 
+class TwilioSMSBackend(SMSBackend):
+    """Twilio's Messages API (off unless configured: SMS_BACKEND names it and the three settings are
+    set). 429, 5xx and network failures are transient; other 4xx (a bad number) are permanent."""
+
+    def __init__(self):
+        self.sid = getattr(settings, "SMS_TWILIO_ACCOUNT_SID", "")
+        self.token = getattr(settings, "SMS_TWILIO_AUTH_TOKEN", "")
+        self.sender = getattr(settings, "SMS_FROM_NUMBER", "")
+        missing = [
+            n
+            for n, v in (
+                ("SMS_TWILIO_ACCOUNT_SID", self.sid),
+                ("SMS_TWILIO_AUTH_TOKEN", self.token),
+                ("SMS_FROM_NUMBER", self.sender),
+            )
+            if not v
+        ]
+        if missing:
+            raise ImproperlyConfigured(f"TwilioSMSBackend needs {', '.join(missing)}")
+        self.base = getattr(settings, "SMS_TWILIO_BASE_URL", "https://api.twilio.com").rstrip("/")
+
+    def send(self, to: str, body: str, key: str) -> None:
+        url = f"{self.base}/2010-04-01/Accounts/{urllib.parse.quote(self.sid)}/Messages.json"
+        data = urllib.parse.urlencode({"To": to, "From": self.sender, "Body": body}).encode()
+        auth = base64.b64encode(f"{self.sid}:{self.token}".encode()).decode()
+        headers = {"Authorization": f"Basic {auth}"}
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST")  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - https or a configured test URL
+                response.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read()[:300].decode(errors="replace")
+            error = f"SMS provider HTTP {exc.code}: {detail}"
+            raise (TransientSendError if exc.code == 429 or exc.code >= 500 else PermanentSendError)(error) from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise TransientSendError(f"SMS provider unreachable: {exc}") from exc
+
+
 def sms_backend() -> SMSBackend:
     path = getattr(settings, "SMS_BACKEND", "ldnclinic.messaging.ConsoleSMSBackend")
     try:
@@ -197,6 +239,24 @@ class TwoPhaseSMTP:
         if connection is not None:
             connection.close()
 
+    def _mail_from(self, sender: str) -> tuple[smtplib.SMTP, int, bytes]:
+        """MAIL FROM, on a new connection if the batch's one was closed by the server while idle."""
+        reused = self.backend.connection is not None
+        try:
+            smtp = self._connection()
+            smtp.ehlo_or_helo_if_needed()
+            code, reply = smtp.mail(sender)
+        except smtplib.SMTPServerDisconnected:
+            if not reused:
+                raise
+            code = 421
+        if code == 421 and reused:  # nothing of this message was sent yet: reconnecting is safe
+            self.drop()
+            smtp = self._connection()
+            smtp.ehlo_or_helo_if_needed()
+            code, reply = smtp.mail(sender)
+        return smtp, code, reply
+
     def send(self, message: Outgoing, commit: Callable[[], bool]) -> str:
         """Returns "" when the server said 250 to the dot, or a note when its reply was lost."""
         email_message = _email(message)
@@ -207,9 +267,7 @@ class TwoPhaseSMTP:
             raise PermanentSendError(f"bad address: {exc}") from exc
         payload = dot_stuffed(email_message.message(policy=email.policy.SMTP).as_bytes())
         try:
-            smtp = self._connection()
-            smtp.ehlo_or_helo_if_needed()
-            code, reply = smtp.mail(sender)
+            smtp, code, reply = self._mail_from(sender)
             if code != 250:
                 raise _refused(code, reply, "MAIL FROM")
             for recipient in recipients:

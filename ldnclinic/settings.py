@@ -219,6 +219,10 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # a provider backend is a class with send(to, body, key), named here once it is configured.
 SMS_BACKEND = env_str("SMS_BACKEND", "ldnclinic.messaging.ConsoleSMSBackend")
 SMS_FILE_PATH = env_str("SMS_FILE_PATH", str(VAR_DIR / "sms.jsonl"))
+# ldnclinic.messaging.TwilioSMSBackend reads these; it refuses to start without all three.
+SMS_TWILIO_ACCOUNT_SID = env_str("SMS_TWILIO_ACCOUNT_SID", "")
+SMS_TWILIO_AUTH_TOKEN = env_str("SMS_TWILIO_AUTH_TOKEN", "")
+SMS_FROM_NUMBER = env_str("SMS_FROM_NUMBER", "")
 # A check-in link in a reminder works for this many hours (single use).
 CHECKIN_LINK_HOURS = env_int("CHECKIN_LINK_HOURS", 72, minimum=1)
 # Links in reminders point here (the patient's check-in page).

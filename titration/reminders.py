@@ -116,6 +116,10 @@ def _next_step_up_day(plan: TitrationPlan, today: dt.date):
         return None
     if ClinicianTask.objects.filter(key=f"side-effect:{current.pk}", status=TaskStatus.OPEN).exists():
         return None  # SE-4: step-up reminders are suppressed until a clinician has reviewed
+    if ConflictFlag.objects.filter(
+        patient_id=plan.patient_id, status=FlagStatus.OPEN, kind__in=[FlagKind.CONFLICT, FlagKind.UNAVAILABLE]
+    ).exists():
+        return None  # REM-4: an open opioid conflict suspends step reminders (the prescriber has a task)
     following = next((s for s in steps if s.sequence > current.sequence and s.status == StepStatus.PLANNED), None)
     if following is None:
         return None
@@ -207,6 +211,12 @@ def release_lapsed_claims(now: dt.datetime) -> int:
     return Reminder.objects.filter(status=ReminderStatus.SENDING, claimed_at__lt=now - lease).update(
         status=ReminderStatus.PENDING, next_attempt_at=now, last_error="claim lapsed (worker stopped mid-send)"
     )
+
+
+def has_backlog(beyond: int, *, now: dt.datetime | None = None) -> bool:
+    """More than ``beyond`` reminders are due now (one indexed query, reading ``beyond + 1`` entries)."""
+    due = Reminder.objects.filter(status=ReminderStatus.PENDING, next_attempt_at__lte=now or timezone.now())
+    return bool(due.order_by().values_list("id", flat=True)[beyond : beyond + 1])
 
 
 def tick(*, now: dt.datetime | None = None, limit: int | None = None) -> int:

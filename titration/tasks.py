@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from patients.models import Patient
 
@@ -11,10 +12,21 @@ from . import reminders
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="titration.reminder_tick")
-def reminder_tick() -> int:
+@shared_task(name="titration.reminder_tick", bind=True)
+def reminder_tick(self) -> int:
     """Beat, every REMINDER_TICK_SECONDS (a minute by default): send what is due. Safe to run twice
-    at once, or twice in a row after a redelivery: rows are claimed and marked by compare-and-set."""
+    at once, or twice in a row after a redelivery: rows are claimed and marked by compare-and-set.
+
+    A tick sends at most REMINDER_BATCH_SIZE. When more than that is due (9 pm in one time zone can
+    make thousands due together), it first enqueues another tick on its own queue, which another
+    worker process starts beside it and which does the same: the backlog is swept by every process
+    at once instead of one batch per beat interval, and each task stays short."""
+    if not self.request.is_eager and reminders.has_backlog(settings.REMINDER_BATCH_SIZE):
+        queue = (self.request.delivery_info or {}).get("routing_key")
+        try:
+            self.apply_async(queue=queue, retry=False)
+        except Exception:  # noqa: BLE001 - the broker is away; beat's next tick carries on
+            logger.exception("could not enqueue the next reminder tick; beat's next tick will continue")
     sent = reminders.tick()
     if sent:
         logger.info("reminder tick sent %s", sent)

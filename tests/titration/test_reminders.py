@@ -267,3 +267,12 @@ def test_queries_per_batch_are_bounded(clinic, smtp_server, django_assert_max_nu
     due = Reminder.objects.filter(status="pending", due_at__lte=now).count()
     with django_assert_max_num_queries(8 + 14 * due):
         assert reminders.tick(now=now) == due
+
+
+def test_open_opioid_conflict_suspends_step_reminders_REM_4(clinic):
+    patient = active_patient(clinic)
+    titrating(patient, timezone.localdate(), next_in_days=2)
+    assert Reminder.objects.get(patient=patient, kind="step_up").status == "pending"
+    f.MedicationFactory(patient=patient, name="Tramadol 50 mg")  # the flag's save replans
+    assert Reminder.objects.get(patient=patient, kind="step_up").status == "cancelled"
+    assert ClinicianTask.objects.filter(patient=patient, kind="opioid_plan").exists()  # the prescriber is told
