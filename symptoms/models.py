@@ -116,4 +116,5 @@ class SideEffectReport(ClinicOwned):
         return f"{self.get_effect_display()}: {self.get_severity_display()}"
 
 
+from .instrument_models import InstrumentLicence, InstrumentScore  # noqa: E402, F401 - PRO-2 / PRO-3
 from .invitations import CheckInInvitation  # noqa: E402, F401 - a model of this app, kept in its own file

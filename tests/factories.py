@@ -17,7 +17,7 @@ from patients.models import (
     SafetyGateEvent,
     User,
 )
-from symptoms.models import CheckInInvitation, SideEffectReport, SymptomCheckIn
+from symptoms.models import CheckInInvitation, InstrumentLicence, InstrumentScore, SideEffectReport, SymptomCheckIn
 from titration.models import CompoundedPrescription, Pharmacy, Reminder, TitrationPlan, TitrationStep
 
 PASSWORD = "correct-horse-battery-9"
@@ -202,6 +202,31 @@ class SideEffectFactory(factory.django.DjangoModelFactory):
     checkin = factory.SubFactory(CheckInFactory)
     effect = "headache"
     severity = 1
+
+
+class InstrumentScoreFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = InstrumentScore
+
+    patient = factory.SubFactory(PatientFactory)
+    checkin = factory.SubFactory(CheckInFactory, patient=factory.SelfAttribute("..patient"))
+    recorded_at = factory.SelfAttribute("checkin.recorded_at")
+    instrument = "PGIC"
+    answers = factory.LazyFunction(lambda: {"pgic": 3})
+    total = Decimal(3)
+
+
+class InstrumentLicenceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = InstrumentLicence
+        django_get_or_create = ("clinic", "instrument")  # one licence per clinic and instrument
+
+    clinic = factory.SubFactory(ClinicFactory)
+    instrument = "BPI"
+    holder = "MD Anderson Cancer Center (C. Cleeland)"
+    reference = factory.Sequence(lambda n: f"BPI-LIC-{n:04d}")
+    scope = "institutional"
+    valid_from = dt.date(2026, 1, 1)
 
 
 class ConflictFlagFactory(factory.django.DjangoModelFactory):
