@@ -39,3 +39,24 @@ def calendar(patient, today: dt.date) -> dict:
         if result:
             return result
     return {"doses": [], "events": []}
+
+
+_treatment_providers: list[Callable] = []
+
+
+def register_treatment_provider(provider: Callable) -> None:
+    if provider not in _treatment_providers:
+        _treatment_providers.append(provider)
+
+
+def treatment_dates(patient) -> dict:
+    """{"first_dose": date | None, "maintenance_started": date | None} from titration.
+
+    ``first_dose`` is the first night the patient took LDN (weeks on LDN for PRO-2, the BASE-1 window);
+    ``maintenance_started`` is when the current run at the target dose began (RESP-1, EFF-1).
+    """
+    for provider in _treatment_providers:
+        result = provider(patient)
+        if result:
+            return result
+    return {"first_dose": None, "maintenance_started": None}

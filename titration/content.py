@@ -17,7 +17,7 @@ from symptoms.invitations import invitation_for
 from symptoms.models import SymptomCheckIn
 
 from . import rules, supply
-from .models import CompoundedPrescription, PrescriptionStatus, StepStatus, TitrationPlan, TitrationStep
+from .models import CompoundedPrescription, PlanStatus, PrescriptionStatus, StepStatus, TitrationPlan, TitrationStep
 from .reminder_models import Reminder, ReminderKind, ReminderStatus
 
 HOLD_TASK_DAYS = 14  # REM-1
@@ -286,3 +286,26 @@ def calendar(patient, today: dt.date) -> dict | None:
         if refill:
             events.append((refill, "LDN: ask your clinic for more"))
     return {"doses": doses, "events": sorted(events)}
+
+
+def treatment_dates(patient) -> dict | None:
+    """First dose ever taken, and the start of the current unbroken run at or above the plan's target
+    (maintenance), from the steps' actual start dates. None when the patient has never started."""
+    plans = list(
+        TitrationPlan.objects.filter(
+            patient=patient, status__in=[PlanStatus.ACTIVE, PlanStatus.PAUSED, PlanStatus.COMPLETED]
+        ).prefetch_related("steps")
+    )
+    started = [
+        (step.actual_start, step.sequence, step, plan)
+        for plan in plans
+        for step in plan.steps.all()
+        if step.deleted_at is None and step.actual_start is not None
+    ]
+    if not started:
+        return None
+    started.sort(key=lambda row: (row[0], row[1]))
+    maintenance = None
+    for actual_start, _, step, plan in started:  # the latest run of steps at the target dose
+        maintenance = (maintenance or actual_start) if step.dose_mg >= plan.target_dose_mg else None
+    return {"first_dose": started[0][0], "maintenance_started": maintenance}
