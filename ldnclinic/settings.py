@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "patients",
     "symptoms",
     "titration",
+    "reports",
 ]
 
 MIDDLEWARE = [
