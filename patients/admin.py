@@ -66,6 +66,8 @@ class MedicationInline(ScopedInline):
 
 @admin.register(Patient)
 class PatientAdmin(ScopedAdmin):
+    # symptoms adds "Invite to patient portal" to ``actions`` at start-up (symptoms/account_admin.py; patients
+    # cannot import symptoms); its button is in templates/admin/patients/patient/change_form.html.
     list_display = ["mrn", "last_name", "first_name", "date_of_birth", "status", "clinic"]
     list_filter = ["status", "conditions__condition", "dose_time"]
     search_fields = ["mrn", "last_name", "first_name", "email"]

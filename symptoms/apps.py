@@ -7,3 +7,6 @@ class SymptomsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import signals  # noqa: F401 - the opioid answer reaches the medication list
+        from .account_admin import install
+
+        install()  # "Invite to patient portal" on PatientAdmin (patients cannot import symptoms)

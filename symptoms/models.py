@@ -116,5 +116,6 @@ class SideEffectReport(ClinicOwned):
         return f"{self.get_effect_display()}: {self.get_severity_display()}"
 
 
+from .calendar_feeds import CalendarFeed  # noqa: E402, F401 - a model of this app, kept in its own file
 from .instrument_models import InstrumentLicence, InstrumentScore  # noqa: E402, F401 - PRO-2 / PRO-3
 from .invitations import CheckInInvitation  # noqa: E402, F401 - a model of this app, kept in its own file

@@ -1,11 +1,16 @@
-"""Writes for check-ins: one transaction for the check-in and its side effects (whose commit lets
-titration steer the plan and the opioid answer reach the medication list)."""
+"""Writes for check-ins: one transaction for the check-in, its side effects and its condition modules
+(whose commit lets titration steer the plan and the opioid answer reach the medication list)."""
 
 import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from . import instruments
+from .instrument_models import InstrumentScore
 from .invitations import CheckInInvitation
 from .models import SideEffectReport, SymptomCheckIn
 
@@ -14,13 +19,89 @@ class AlreadyUsed(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class ScoredModule:
+    """One instrument's answers as given and what its scoring function made of them."""
+
+    instrument: str
+    answers: dict
+    total: Decimal
+    subscores: dict = field(default_factory=dict)
+    partial: bool = False
+
+
+def _answer(answers: Mapping, key: str, instrument: str):
+    try:
+        return answers[key]
+    except KeyError:
+        raise ValueError(f"{instrument} answers have no {key!r}.") from None
+
+
+def score_module(instrument: str, answers: Mapping) -> ScoredModule:
+    """Score one module's answers with the instrument's own function (symptoms.instruments).
+
+    Answers: HBI ``{"well_being", "abdominal_pain", "liquid_stools", "abdominal_mass", "complications"}``
+    (the patient form leaves ``abdominal_mass`` None: clinician-examined, so the score is partial, PRO-2);
+    MFIS and FIQR ``{"items": [21 answers in form order]}`` (FIQR: None for an item left blank);
+    PGIC ``{"pgic": 1..7}``. Raises ValueError, with the scoring function's message, for anything it refuses.
+    BPI and PROMIS have no bundled items (PRO-3), so there is nothing to score here.
+    """
+    if instrument == instruments.HBI:
+        complications = sorted(_answer(answers, "complications", instrument))
+        given = {
+            "well_being": _answer(answers, "well_being", instrument),
+            "abdominal_pain": _answer(answers, "abdominal_pain", instrument),
+            "liquid_stools": _answer(answers, "liquid_stools", instrument),
+            "abdominal_mass": answers.get("abdominal_mass"),
+            "complications": complications,
+        }
+        hbi = instruments.hbi_score(**given)
+        return ScoredModule(instrument, given, Decimal(hbi.total), {"band": hbi.band}, hbi.partial)
+    if instrument == instruments.MFIS:
+        items = list(_answer(answers, "items", instrument))
+        mfis = instruments.mfis_score(items)
+        subscores = {
+            "physical": mfis.physical,
+            "cognitive": mfis.cognitive,
+            "psychosocial": mfis.psychosocial,
+            "short_form": mfis.short_form,
+        }
+        return ScoredModule(instrument, {"items": items}, Decimal(mfis.total), subscores)
+    if instrument == instruments.FIQR:
+        items = list(_answer(answers, "items", instrument))
+        fiqr = instruments.fiqr_score(items)
+        subscores = {  # JSON has no Decimal: the one-decimal values as strings
+            "function": str(fiqr.function),
+            "overall": str(fiqr.overall),
+            "symptoms": str(fiqr.symptoms),
+            "missing": fiqr.missing,
+        }
+        return ScoredModule(instrument, {"items": items}, fiqr.total, subscores)
+    if instrument == instruments.PGIC:
+        value = instruments.validate_pgic(_answer(answers, "pgic", instrument))
+        return ScoredModule(instrument, {"pgic": value}, Decimal(value), {"label": instruments.pgic_label(value)})
+    raise ValueError(f"{instrument} has no items in ldnclinic to answer or score.")
+
+
 def checkin_submit(
-    *, patient, data: dict, side_effects: list[tuple[str, int, str]], invitation: CheckInInvitation | None = None
+    *,
+    patient,
+    data: dict,
+    side_effects: list[tuple[str, int, str]],
+    invitation: CheckInInvitation | None = None,
+    modules: Mapping[str, Mapping] | None = None,
 ) -> SymptomCheckIn:
-    """Store one check-in. The same submission (``submission_id``) or a used link stores nothing new."""
+    """Store one check-in. The same submission (``submission_id``) or a used link stores nothing new.
+
+    ``modules`` maps an instrument (PRO-2) to its answers (see ``score_module``); each is scored and
+    stored as one InstrumentScore in the same transaction. The caller decides which modules were due
+    (``selectors.checkin_modules_due``), never the browser. Invalid answers raise ValueError before
+    anything is written.
+    """
     existing = SymptomCheckIn.objects.filter(submission_id=data["submission_id"], patient=patient).first()
     if existing is not None:
         return existing
+    scored = [score_module(instrument, answers) for instrument, answers in (modules or {}).items()]
     try:
         with transaction.atomic():
             checkin = SymptomCheckIn(
@@ -46,6 +127,17 @@ def checkin_submit(
             for effect, severity, description in side_effects:
                 SideEffectReport.objects.create(
                     checkin=checkin, effect=effect, severity=severity, description=description
+                )
+            for module in scored:
+                InstrumentScore.objects.create(
+                    checkin=checkin,
+                    patient=patient,
+                    instrument=module.instrument,
+                    recorded_at=checkin.recorded_at,
+                    answers=module.answers,
+                    total=module.total,
+                    subscores=module.subscores,
+                    partial=module.partial,
                 )
             if invitation is not None:  # compare-and-set: a link is used once; a second submit rolls back
                 claimed = CheckInInvitation.objects.filter(pk=invitation.pk, used_at__isnull=True).update(

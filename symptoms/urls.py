@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import account_views, views
 
 urlpatterns = [
     path("c/<str:token>/", views.checkin_by_link, name="checkin-link"),
@@ -15,4 +15,26 @@ urlpatterns = [
         name="portal-login",
     ),
     path("me/logout/", auth_views.LogoutView.as_view(next_page="portal-login"), name="portal-logout"),
+    # The patient's account (symptoms.account_views): passwords and the calendar subscription.
+    path("me/password/reset/", account_views.PasswordResetView.as_view(), name="portal-password-reset"),
+    path("me/password/reset/sent/", account_views.PasswordResetDoneView.as_view(), name="portal-password-reset-done"),
+    path(
+        "me/password/set/<uidb64>/<token>/",
+        account_views.PasswordResetConfirmView.as_view(),
+        name="portal-password-reset-confirm",
+    ),
+    path(
+        "me/password/set/done/",
+        account_views.PasswordResetCompleteView.as_view(),
+        name="portal-password-reset-complete",
+    ),
+    path("me/password/change/", account_views.PasswordChangeView.as_view(), name="portal-password-change"),
+    path(
+        "me/password/change/done/",
+        account_views.PasswordChangeDoneView.as_view(),
+        name="portal-password-change-done",
+    ),
+    path("me/calendar/link/", account_views.calendar_link, name="portal-calendar-link"),
+    path("me/calendar/stop/", account_views.calendar_stop, name="portal-calendar-stop"),
+    path("me/calendar/<str:token>.ics", account_views.calendar_feed, name="portal-calendar-feed"),
 ]

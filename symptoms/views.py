@@ -1,20 +1,22 @@
 """The patient's check-in: from a reminder's link (no password) or from the portal (logged in)."""
 
-import datetime as dt
-import hashlib
-
-import icalendar
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from . import hooks, invitations, services
+from . import calendar_feeds, hooks, invitations, selectors, services
 from .forms import CheckInForm
 
 NEW_LINK_HELP = "Ask your clinic for a new link, or log in to your patient page to check in."
+
+
+def _checkin_form(request, patient) -> CheckInForm:
+    """The check-in form with the modules due for ``patient`` today, worked out again on every request:
+    what was shown is never taken from the browser (PRO-2, PRO-3)."""
+    due = selectors.checkin_modules_due(patient=patient, today=services.local_today(patient))
+    return CheckInForm(request.POST or None, modules=due.shown)
 
 
 def _context(patient, form, **extra):
@@ -44,11 +46,15 @@ def checkin_by_link(request, token: str):
     if invitation.expired:
         return _problem(request, "This link has expired", "Check-in links work for a few days only.")
     patient = invitation.patient
-    form = CheckInForm(request.POST or None)
+    form = _checkin_form(request, patient)
     if request.method == "POST" and form.is_valid():
         try:
             services.checkin_submit(
-                patient=patient, data=form.cleaned_data, side_effects=form.side_effects(), invitation=invitation
+                patient=patient,
+                data=form.cleaned_data,
+                side_effects=form.side_effects(),
+                invitation=invitation,
+                modules=form.module_answers(),
             )
         except services.AlreadyUsed:
             return _problem(request, "This check-in is done", "This link has already been used to check in.")
@@ -68,9 +74,11 @@ def _patient_of(request):
 @require_http_methods(["GET", "POST"])
 def portal_checkin(request):
     patient = _patient_of(request)
-    form = CheckInForm(request.POST or None)
+    form = _checkin_form(request, patient)
     if request.method == "POST" and form.is_valid():
-        services.checkin_submit(patient=patient, data=form.cleaned_data, side_effects=form.side_effects())
+        services.checkin_submit(
+            patient=patient, data=form.cleaned_data, side_effects=form.side_effects(), modules=form.module_answers()
+        )
         return redirect("portal-thanks")
     return render(request, "symptoms/checkin_form.html", _context(patient, form))
 
@@ -112,20 +120,7 @@ def portal_home(request):
 def portal_calendar(request):
     """The titration calendar as an iCalendar file for the patient's phone (RFC 5545)."""
     patient = _patient_of(request)
-    plan = hooks.calendar(patient, services.local_today(patient))
-    cal = icalendar.Calendar()
-    cal.add("prodid", "-//ldnclinic//titration calendar//EN")
-    cal.add("version", "2.0")
-    cal.add("x-wr-calname", "My LDN")
-    for day, summary in plan["events"]:
-        event = icalendar.Event()
-        digest = hashlib.sha1(summary.encode(), usedforsecurity=False).hexdigest()[:12]  # stable across downloads
-        event.add("uid", f"{patient.pk}-{day.isoformat()}-{digest}@ldnclinic")
-        event.add("summary", summary)
-        event.add("dtstart", day)
-        event.add("dtend", day + dt.timedelta(days=1))
-        event.add("dtstamp", timezone.now())
-        cal.add_component(event)
-    response = HttpResponse(cal.to_ical(), content_type="text/calendar; charset=utf-8")
+    body = calendar_feeds.calendar_ics(patient, today=services.local_today(patient))
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="my-ldn.ics"'
     return response

@@ -17,7 +17,15 @@ from patients.models import (
     SafetyGateEvent,
     User,
 )
-from symptoms.models import CheckInInvitation, InstrumentLicence, InstrumentScore, SideEffectReport, SymptomCheckIn
+from symptoms.calendar_feeds import token_hash as calendar_token_hash
+from symptoms.models import (
+    CalendarFeed,
+    CheckInInvitation,
+    InstrumentLicence,
+    InstrumentScore,
+    SideEffectReport,
+    SymptomCheckIn,
+)
 from titration.models import CompoundedPrescription, Pharmacy, Reminder, TitrationPlan, TitrationStep
 
 PASSWORD = "correct-horse-battery-9"
@@ -180,6 +188,17 @@ class CheckInInvitationFactory(factory.django.DjangoModelFactory):
     for_date = factory.Sequence(lambda n: dt.date(2026, 1, 1) + dt.timedelta(days=n))
     token_hash = factory.Sequence(lambda n: f"{n:064x}")
     expires_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(hours=72))
+
+
+class CalendarFeedFactory(factory.django.DjangoModelFactory):
+    """A live calendar subscription. Only the token's hash is stored: a test that fetches the feed
+    makes it with ``symptoms.calendar_feeds.calendar_feed_create``, which returns the token."""
+
+    class Meta:
+        model = CalendarFeed
+
+    patient = factory.SubFactory(PatientFactory)
+    token_hash = factory.Sequence(lambda n: calendar_token_hash(f"test-calendar-feed-{n}"))
 
 
 class CheckInFactory(factory.django.DjangoModelFactory):

@@ -75,6 +75,8 @@ def test_phone_checkin_from_a_reminder_link_to_the_clinicians_hold(browser, live
     page.locator("label[for=id_effect_headache_2]").tap()  # Moderate
     page.locator("label[for=id_took_dose_as_prescribed_0]").tap()
     page.locator("label[for=id_opioid_use_0]").tap()
+    if page.locator("#module-pgic").count():  # PGIC is due at weeks 4, 8, 12, 24... (PRO-2)
+        page.locator("label[for=id_pgic_3]").tap()  # "No change"
     page.get_by_role("button", name="Send my check-in").tap()
 
     page.wait_for_selector("text=Thank you")

@@ -32,7 +32,9 @@ from patients.models import (
     PatientStatus,
     User,
 )
-from symptoms.models import Severity, SideEffect, SideEffectReport, SymptomCheckIn
+from symptoms import instruments
+from symptoms.models import InstrumentScore, Severity, SideEffect, SideEffectReport, SymptomCheckIn
+from symptoms.services import score_module
 from titration import demo
 from titration.demo import DREAMS, HEADACHE, INSOMNIA, MEDS, SPECS
 from titration.models import (
@@ -369,6 +371,8 @@ def _checkins(patient, spec, start, end, steps, rng) -> None:
     days += [start + dt.timedelta(days=7 * week) for week in range(1, (last - start).days // 7 + 1)]
     current = next(s for s in reversed(steps) if s.actual_start)
     previous = start
+    # The condition modules draw from their own generator, so adding them left the rest of the demo as it was.
+    modules_rng, asked = random.Random(f"{patient.mrn}-modules"), set()
     for day in days:
         on_ldn = day >= start
         ramp = min(max(((day - start).days - 14) / 70, 0.0), 1.0)  # onset 2-4 weeks, full effect by week 12
@@ -386,7 +390,45 @@ def _checkins(patient, spec, start, end, steps, rng) -> None:
         )
         for effect, (severity, started) in effects.items():
             SideEffectReport.objects.create(checkin=checkin, effect=effect, severity=severity, started_on=started)
+        _modules(patient, spec, checkin, (day - start).days // 7 if on_ldn else None, ramp, modules_rng, asked)
         previous = day
+
+
+def _modules(patient, spec, checkin, week, ramp, rng, asked) -> None:
+    """PRO-2 condition modules answered with the check-in, on their schedule (``due_instruments``; no
+    licences, so no FIQR): HBI weekly for Crohn's (patient part: partial), MFIS every 4 weeks for MS,
+    PGIC from week 4. ``week`` is None before the first dose: the modules once, as the baseline."""
+    due = instruments.due_instruments(set(spec.conditions), week or 0, set())
+    if week is None:
+        due -= {instruments.PGIC} | (asked & {instruments.MFIS})  # one baseline MFIS; PGIC needs a start
+    asked.update(due)
+    effect = ramp if spec.responder else ramp * 0.15  # 0 before LDN works, 1 at full effect
+
+    def level(before: float, after: float, high: int) -> int:
+        return min(max(round(before + (after - before) * effect + rng.gauss(0, 0.4)), 0), high)
+
+    answers = {
+        instruments.HBI: lambda: {
+            "well_being": level(2.4, 0.6, 4),
+            "abdominal_pain": level(2.0, 0.5, 3),
+            "liquid_stools": level(5.5, 1.5, 30),
+            "complications": ["arthralgia"] if rng.random() < 0.6 - 0.4 * effect else [],
+        },
+        instruments.MFIS: lambda: {"items": [level(2.6, 1.5, 4) for _ in range(instruments.MFIS_ITEMS)]},
+        instruments.PGIC: lambda: {"pgic": level(4.0, 1.6, 7) or 1},
+    }
+    for instrument in sorted(due & set(answers)):
+        scored = score_module(instrument, answers[instrument]())
+        InstrumentScore.objects.create(
+            checkin=checkin,
+            patient=patient,
+            instrument=instrument,
+            recorded_at=checkin.recorded_at,
+            answers=scored.answers,
+            total=scored.total,
+            subscores=scored.subscores,
+            partial=scored.partial,
+        )
 
 
 def _side_effects(spec, steps, current, previous, day, rng) -> dict[str, tuple[int, dt.date]]:
