@@ -277,3 +277,66 @@ def mfis_responder(baseline_total: int, current_total: int) -> bool:
 def pgic_responder(value: int) -> bool:
     """RESP-7: PGIC 1 (very much improved) or 2 (much improved)."""
     return validate_pgic(value) <= PGIC_RESPONDER_MAX
+
+
+# --- Which instrument scores RESP-4..RESP-6 compare [POLICY] -----------------------------------------
+
+INSTRUMENT_BASELINE_BEFORE_DAYS = BASELINE_WINDOW_DAYS  # as BASE-1: the 14 days before the first dose ...
+INSTRUMENT_BASELINE_AFTER_DAYS = 7  # ... and week 0 of LDN, when PRO-2 asks MFIS, FIQR and HBI as the baseline
+
+
+@dataclass(frozen=True)
+class ScorePair[T]:
+    """The baseline and current instrument scores, each (local date, score), or None where there is none.
+
+    ``weak_baseline`` is True when no score falls in the baseline window and an older one stands in (as BASE-1
+    falls back to a single older value).
+    """
+
+    baseline: tuple[date, T] | None
+    current: tuple[date, T] | None
+    weak_baseline: bool = False
+
+
+def instrument_pair[T](scores: Sequence[tuple[date, T]], first_dose: date) -> ScorePair[T]:
+    """The scores an instrument's change is read from (FIQR RESP-4, HBI RESP-5, MFIS RESP-6) [POLICY].
+
+    Baseline: the latest score dated first_dose-14 <= day < first_dose+7 (the BASE-1 window and week 0, when
+    PRO-2 asks the condition modules as the baseline); failing that, the latest score before that window,
+    flagged weak. Current: the latest score dated from week 1 (first_dose+7) on. Scores on the same date keep
+    their given order (pass them oldest first): the later one counts as the latest.
+    """
+    start = first_dose - timedelta(days=INSTRUMENT_BASELINE_BEFORE_DAYS)
+    week_1 = first_dose + timedelta(days=INSTRUMENT_BASELINE_AFTER_DAYS)
+    for day, _ in scores:
+        if isinstance(day, datetime) or not isinstance(day, date):
+            raise ValueError(f"Instrument scores are dated with a local date, not {day!r}.")
+    ordered = sorted(scores, key=lambda entry: entry[0])  # stable: same-day scores keep their order
+    window = [entry for entry in ordered if start <= entry[0] < week_1]
+    earlier = [entry for entry in ordered if entry[0] < start]
+    later = [entry for entry in ordered if entry[0] >= week_1]
+    current = later[-1] if later else None
+    if window:
+        return ScorePair(window[-1], current, weak_baseline=False)
+    if earlier:
+        return ScorePair(earlier[-1], current, weak_baseline=True)
+    return ScorePair(None, current)
+
+
+# --- The responder status EFF-2 reads ---------------------------------------------------------------
+
+
+def responder_status(pain: bool | None, others: Sequence[bool | None] = ()) -> bool | None:
+    """Whether the patient is a responder (section 4.3) for EFF-2 [POLICY]: True when the primary RESP-1 pain
+    responder or any other responder definition that applies (RESP-4 composite, RESP-5 response or remission,
+    RESP-6 MFIS, RESP-7 PGIC) is met; otherwise RESP-1's own answer: False, or None when it is undefined.
+
+    A definition met is enough: EFF-2 suggests stopping, so a patient who meets any one is not flagged.
+    An undefined secondary result never makes a pain non-responder "unknown": RESP-1 is the primary outcome.
+    """
+    for value in (pain, *others):
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"A responder result is True, False or None; got {value!r}.")
+    if pain is True or True in others:
+        return True
+    return pain

@@ -1,10 +1,15 @@
+import datetime as dt
+
 from django.contrib import admin
+from django.template.loader import render_to_string
+from django.utils import timezone
 
 from ldnclinic.admin import CLINIC_ADMIN, NURSE, PRESCRIBER, PRESCRIBERS_ONLY, ScopedAdmin, ScopedInline
 from patients import services as patient_services
 from patients.flag_admin import announce_flags
+from symptoms import outcomes
 
-from . import admin_views, content
+from . import admin_views, content, rules
 from .admin_forms import PlanForm, PrescriptionForm, StepFormSet
 from .models import (
     CompoundedPrescription,
@@ -92,11 +97,52 @@ class StepInline(ScopedInline):
         return amount.text if amount else "not from the active prescription (RX-2)"
 
 
+# --- Response to LDN (BASE-1, RESP-1..RESP-7) and the efficacy review (EFF-1, EFF-2) ----------------------------
+
+RESPONSE_PANEL = "response_to_ldn"
+
+
+def efficacy_messages(outcome: outcomes.PatientOutcome, today: dt.date) -> list[rules.Reason]:
+    """EFF-1 (the review at 12 weeks on the maintenance dose) and EFF-2 (not a responder by then), read with
+    the patient's responder status (symptoms.rules.responder_status)."""
+    started = outcome.maintenance_started
+    if started is None:
+        text = "not on the maintenance dose yet: the efficacy review comes at 12 weeks on it (EFF-1)"
+        return [rules.Reason("EFF-1", text)]
+    due_on = started + dt.timedelta(days=rules.EFFICACY_REVIEW_DAYS)
+    if rules.efficacy_review_due(started, today):
+        messages = [rules.Reason("EFF-1", f"efficacy review due since {due_on.isoformat()} (EFF-1)")]
+    else:
+        messages = [rules.Reason("EFF-1", f"efficacy review due on {due_on.isoformat()} (EFF-1)")]
+    flag = rules.efficacy_flag(started, today, outcome.responder)
+    if flag is not None:
+        messages.append(flag)
+    elif rules.efficacy_review_due(started, today):
+        weeks = (today - started).days // 7
+        messages.append(rules.Reason("EFF-2", f"a responder after {weeks} weeks on the maintenance dose (EFF-2)"))
+    return messages
+
+
+def response_column(outcome: outcomes.PatientOutcome, today: dt.date) -> str:
+    """The list column: the pain grade and change, provisional before week 12, and an EFF-2 flag."""
+    flagged = rules.efficacy_flag(outcome.maintenance_started, today, outcome.responder) is not None
+    return f"{outcome.summary}, EFF-2: review" if flagged else outcome.summary
+
+
 @admin.register(TitrationPlan)
 class TitrationPlanAdmin(ScopedAdmin):
     form = PlanForm
     write_roles = PRESCRIBERS_ONLY
-    list_display = ["patient", "protocol", "target_dose_mg", "start_date", "status", "current_dose", "hold_reason"]
+    list_display = [
+        "patient",
+        "protocol",
+        "target_dose_mg",
+        "start_date",
+        "status",
+        "current_dose",
+        "hold_reason",
+        "ldn_response",
+    ]
     list_filter = ["status", "protocol"]
     list_select_related = ["patient", "protocol"]
     inlines = [StepInline]
@@ -129,6 +175,55 @@ class TitrationPlanAdmin(ScopedAdmin):
     def hold_reason(self, plan):
         step = self._current(plan)
         return step.note if step else ""  # a held step's reason, or the step-back that made this step
+
+    def get_changelist_instance(self, request):
+        # One bulk read for the page's patients (RESP-1..RESP-7), kept on the plan rows themselves: the
+        # ModelAdmin is shared between requests, the rows are not.
+        changelist = super().get_changelist_instance(request)
+        plans = list(changelist.result_list)  # evaluates the page once; the list template reuses these rows
+        if plans:
+            today = timezone.localdate()
+            patients = {plan.patient_id: plan.patient for plan in plans}
+            found = outcomes.patient_outcomes(
+                patients.values(), today=today, dates=content.treatment_dates_for(list(patients))
+            )
+            for plan in plans:
+                plan._ldn_outcome = found[plan.patient_id]
+                plan._ldn_today = today
+        return changelist
+
+    @admin.display(description="response")
+    def ldn_response(self, plan):
+        outcome = getattr(plan, "_ldn_outcome", None)
+        today = getattr(plan, "_ldn_today", None) or timezone.localdate()
+        if outcome is None:  # a row not read through the changelist: read it on its own
+            outcome = outcomes.patient_outcome(plan.patient, today=today)
+        return response_column(outcome, today)
+
+    @admin.display(description="Response to LDN")
+    def response_to_ldn(self, plan):
+        if plan is None or plan.pk is None:
+            return "-"
+        today = timezone.localdate()
+        outcome = outcomes.patient_outcome(plan.patient, today=today)
+        context = {"outcome": outcome, "efficacy": efficacy_messages(outcome, today)}
+        return render_to_string("admin/titration/titrationplan/response_panel.html", context)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and RESPONSE_PANEL not in fields:
+            fields.append(RESPONSE_PANEL)
+        return fields
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        rest = [
+            (name, {**opts, "fields": [f for f in opts["fields"] if f != RESPONSE_PANEL]}) for name, opts in fieldsets
+        ]
+        description = "Read only: baseline, change and responder status from the patient's check-ins (domain.md 4)."
+        return [*rest, ("Response to LDN", {"fields": [RESPONSE_PANEL], "description": description})]
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)

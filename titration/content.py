@@ -7,6 +7,8 @@ passes 14 days raises a clinician task.
 """
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
 from decimal import Decimal
 
 from django.conf import settings
@@ -291,21 +293,27 @@ def calendar(patient, today: dt.date) -> dict | None:
 def treatment_dates(patient) -> dict | None:
     """First dose ever taken, and the start of the current unbroken run at or above the plan's target
     (maintenance), from the steps' actual start dates. None when the patient has never started."""
-    plans = list(
-        TitrationPlan.objects.filter(
-            patient=patient, status__in=[PlanStatus.ACTIVE, PlanStatus.PAUSED, PlanStatus.COMPLETED]
-        ).prefetch_related("steps")
-    )
-    started = [
-        (step.actual_start, step.sequence, step, plan)
-        for plan in plans
-        for step in plan.steps.all()
-        if step.deleted_at is None and step.actual_start is not None
-    ]
-    if not started:
-        return None
-    started.sort(key=lambda row: (row[0], row[1]))
-    maintenance = None
-    for actual_start, _, step, plan in started:  # the latest run of steps at the target dose
-        maintenance = (maintenance or actual_start) if step.dose_mg >= plan.target_dose_mg else None
-    return {"first_dose": started[0][0], "maintenance_started": maintenance}
+    dates = treatment_dates_for([patient.pk])[patient.pk]
+    return dates if dates["first_dose"] else None
+
+
+def treatment_dates_for(patient_ids: Iterable[int]) -> dict[int, dict]:
+    """``treatment_dates`` for many patients in two queries (plans, then their steps), for list pages:
+    {patient id: {"first_dose": date | None, "maintenance_started": date | None}}."""
+    ids = list(dict.fromkeys(patient_ids))
+    plans = TitrationPlan.objects.filter(
+        patient_id__in=ids, status__in=[PlanStatus.ACTIVE, PlanStatus.PAUSED, PlanStatus.COMPLETED]
+    ).prefetch_related("steps")
+    started = defaultdict(list)
+    for plan in plans:
+        for step in plan.steps.all():
+            if step.deleted_at is None and step.actual_start is not None:
+                started[plan.patient_id].append((step.actual_start, step.sequence, step.dose_mg >= plan.target_dose_mg))
+    dates = {}
+    for patient_id in ids:
+        rows = sorted(started[patient_id], key=lambda row: (row[0], row[1]))
+        maintenance = None
+        for actual_start, _, at_target in rows:  # the latest run of started steps at the target dose
+            maintenance = (maintenance or actual_start) if at_target else None
+        dates[patient_id] = {"first_dose": rows[0][0] if rows else None, "maintenance_started": maintenance}
+    return dates
