@@ -8,7 +8,7 @@ from the admin: rows are archived (soft delete) and their history stays.
 from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -19,14 +19,32 @@ CLINICAL_WRITERS = frozenset({PRESCRIBER, NURSE})
 PRESCRIBERS_ONLY = frozenset({PRESCRIBER})
 
 
-def user_roles(user) -> set[str]:
+def clinic_roles(user) -> dict[int, set[str]]:
+    """{clinic id: the user's active roles there}, read once per request."""
     if not getattr(user, "is_authenticated", False):
-        return set()
-    cached = getattr(user, "_ldn_roles", None)
+        return {}
+    cached = getattr(user, "_ldn_clinic_roles", None)
     if cached is None:
-        cached = set(user.memberships.filter(is_active=True).values_list("role", flat=True))
-        user._ldn_roles = cached
+        cached = {}
+        for clinic_id, role in user.memberships.filter(is_active=True).values_list("clinic_id", "role"):
+            cached.setdefault(clinic_id, set()).add(role)
+        user._ldn_clinic_roles = cached
     return cached
+
+
+def user_roles(user) -> set[str]:
+    """Every role the user holds in any clinic (what a page may offer; a write checks the row's clinic)."""
+    return set().union(*clinic_roles(user).values())
+
+
+def clinic_id_of(obj) -> int | None:
+    """The clinic a row belongs to (a clinic is its own), or None for shared rows (protocols)."""
+    if getattr(type(obj), "scope_clinic_path", "clinic") == "pk":
+        return obj.pk
+    clinic_id = getattr(obj, "clinic_id", None)
+    if clinic_id is None and hasattr(obj, "owning_clinic_id"):
+        clinic_id = obj.owning_clinic_id()  # a row not saved yet takes its patient's clinic
+    return clinic_id
 
 
 class RoleScopedMixin:
@@ -39,8 +57,15 @@ class RoleScopedMixin:
     def _is_member(self, request) -> bool:
         return request.user.is_superuser or bool(scoping.staff_clinic_ids(request.user))
 
-    def _can_write(self, request) -> bool:
-        return request.user.is_superuser or bool(user_roles(request.user) & self.write_roles)
+    def _can_write(self, request, obj=None) -> bool:
+        """Without a row: may the user write this kind of record in any clinic. With a row: in the row's
+        own clinic (a prescriber in one clinic who is a nurse in another writes plans in the first only)."""
+        if request.user.is_superuser:
+            return True
+        clinic_id = None if obj is None else clinic_id_of(obj)
+        if clinic_id is None:
+            return bool(user_roles(request.user) & self.write_roles)
+        return bool(clinic_roles(request.user).get(clinic_id, set()) & self.write_roles)
 
     def has_module_permission(self, request) -> bool:
         return request.user.is_active and self._is_member(request)
@@ -52,7 +77,7 @@ class RoleScopedMixin:
         return self._can_write(request)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return self._can_write(request)
+        return self._can_write(request, obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # archive instead: nothing clinical is hard-deleted through the app
@@ -85,11 +110,18 @@ def archive_selected(modeladmin, request, queryset):
     if not modeladmin._can_write(request):
         modeladmin.message_user(request, "Your role cannot archive these records.", messages.ERROR)
         return
-    count = 0
+    count, refused = 0, 0
     for obj in queryset:  # one by one so each archive is a history row with its user
+        if not modeladmin._can_write(request, obj):  # the role must be held in this row's clinic
+            refused += 1
+            continue
         obj.delete()
         count += 1
-    modeladmin.message_user(request, f"Archived {count} record(s).", messages.SUCCESS)
+    if refused:
+        modeladmin.message_user(
+            request, f"{refused} record(s) not archived: your role in their clinic cannot archive them.", messages.ERROR
+        )
+    modeladmin.message_user(request, f"Archived {count} record(s).", messages.SUCCESS if count else messages.WARNING)
 
 
 class ScopedAdmin(RoleScopedMixin, SimpleHistoryAdmin):
@@ -103,6 +135,13 @@ class ScopedAdmin(RoleScopedMixin, SimpleHistoryAdmin):
         if not hasattr(self.model, "deleted_at"):
             actions.pop("archive_selected", None)
         return actions
+
+    def save_model(self, request, obj, form, change):
+        # The add page offers the rows of every clinic the user belongs to; the role that may write must
+        # be held in the clinic this row ends up in.
+        if not self._can_write(request, obj):
+            raise PermissionDenied("Your role in this record's clinic cannot save it.")
+        super().save_model(request, obj, form, change)
 
     def _ensure_visible(self, request, object_id) -> None:
         # simple_history's history pages fall back to history rows for objects the queryset hides,

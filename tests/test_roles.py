@@ -9,7 +9,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from patients.models import Clinic, LabResult, MedicationStatement, Membership, Patient, PatientCondition, Role
-from symptoms.models import SymptomCheckIn
+from symptoms.models import InstrumentLicence, SymptomCheckIn
 from titration.models import SLOW_RELEASE_MESSAGE, CompoundedPrescription, Pharmacy, TitrationPlan, TitrationProtocol
 
 from . import factories as f
@@ -30,6 +30,7 @@ WRITERS = {
     Membership: frozenset({"clinic_admin"}),
     Clinic: frozenset({"clinic_admin"}),
     TitrationProtocol: frozenset(),  # shared templates: the platform operator only
+    InstrumentLicence: frozenset({"prescriber", "clinic_admin"}),  # PRO-3: who answers for the clinic's licences
 }
 # Clinics are created by the platform operator; a clinic admin edits their own.
 ADD_WRITERS = {**WRITERS, Clinic: frozenset()}
@@ -288,3 +289,37 @@ def test_patient_login_field_takes_an_unattached_login_but_not_another_clinics(l
     response = client.post(admin_url(Patient, "add"), _patient_post(clinic, user=fresh.pk))
     assert response.status_code == 302
     assert Patient.objects.get(mrn="A-100").user == fresh
+
+
+# --- A role counts in its own clinic only ----------------------------------------------------------
+
+
+def test_a_prescriber_here_who_is_a_nurse_there_writes_plans_only_here(login, prescriber, patient, other_patient):
+    """Roles are per clinic: being a prescriber in one clinic gives no prescriber rights in another
+    where the same login is a nurse (view, change, add and archive of a prescriber-only record)."""
+    f.MembershipFactory(clinic=other_patient.clinic, role=Role.NURSE, user=prescriber)
+    here, there = f.PlanFactory(patient=patient), f.PlanFactory(patient=other_patient)
+    client = login(prescriber)
+    assert b'name="_save"' in client.get(admin_url(TitrationPlan, "change", here.pk)).content
+    page = client.get(admin_url(TitrationPlan, "change", there.pk))
+    assert page.status_code == 200 and b'name="_save"' not in page.content  # a nurse there: view only
+    assert client.post(admin_url(TitrationPlan, "change", there.pk), {"_save": "Save"}).status_code == 403
+
+    response = client.post(
+        admin_url(TitrationPlan, "changelist"),
+        {"action": "archive_selected", "_selected_action": [here.pk, there.pk]},
+        follow=True,
+    )
+    said = messages_of(response)
+    assert "1 record(s) not archived: your role in their clinic cannot archive them." in said
+    assert "Archived 1 record(s)." in said
+    here.refresh_from_db()
+    there.refresh_from_db()
+    assert here.deleted_at is not None and there.deleted_at is None
+
+    before = TitrationPlan.all_objects.filter(patient=other_patient).count()
+    data = {"target_dose_mg": "4.5", "start_date": "2026-12-01", "status": "draft", "_save": "Save"}
+    data.update({"steps-TOTAL_FORMS": 0, "steps-INITIAL_FORMS": 0})
+    assert client.post(admin_url(TitrationPlan, "add"), {**data, "patient": other_patient.pk}).status_code == 403
+    assert TitrationPlan.all_objects.filter(patient=other_patient).count() == before
+    assert client.post(admin_url(TitrationPlan, "add"), {**data, "patient": patient.pk}).status_code == 302  # here
