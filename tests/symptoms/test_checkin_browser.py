@@ -104,3 +104,40 @@ def test_phone_checkin_from_a_reminder_link_to_the_clinicians_hold(browser, live
     admin.goto(f"{live_server.url}/admin/symptoms/symptomcheckin/?patient__id__exact={patient.pk}")
     assert patient.last_name in admin.inner_text("#result_list")
     desk.close()
+
+
+def test_patient_pages_fit_a_phone_and_the_calendar_subscription_works(browser, live_server, settings, protocols):
+    """The demo patient logs in on a 320 px phone: every portal page fits without sideways scrolling,
+    and the calendar subscription link serves the calendar to a client without the login's cookie."""
+    import urllib.request
+
+    import icalendar
+
+    settings.SITE_URL = live_server.url  # links the site gives out (the subscription address) point here
+    call_command("seed_demo", stdout=StringIO())
+    phone = browser.new_context(viewport={"width": 320, "height": 640}, is_mobile=True, has_touch=True)
+    page = phone.new_page()
+    page.goto(f"{live_server.url}/me/login/")
+    page.fill("input[name=username]", "demo-patient")
+    page.fill("input[name=password]", "ldn-demo-2026")
+    page.get_by_role("button", name=re.compile("log in", re.I)).tap()
+    page.wait_for_url(f"{live_server.url}/me/")
+    for path in ["/me/", "/me/checkin/", "/me/calendar/link/", "/me/password/change/"]:
+        page.goto(f"{live_server.url}{path}")
+        width = page.evaluate("document.scrollingElement.scrollWidth")
+        assert width <= 320, f"{path} is {width} px wide at 320 px"
+
+    page.goto(f"{live_server.url}/me/")
+    page.get_by_role("button", name="Subscribe on your phone").tap()
+    feed = page.locator("#feed-address").input_value()
+    assert re.fullmatch(rf"{re.escape(live_server.url)}/me/calendar/[\w-]+\.ics", feed), feed
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 320
+    table = page.goto(f"{live_server.url}/me/") and page.locator("table.scores")
+    assert table.evaluate("t => t.scrollWidth <= t.parentElement.clientWidth"), (
+        "the scores table fits without scrolling"
+    )
+    with urllib.request.urlopen(feed) as response:  # a phone's calendar: no session cookie
+        calendar = icalendar.Calendar.from_ical(response.read())
+    summaries = [str(event["summary"]) for event in calendar.walk("VEVENT")]
+    assert any("check-in" in s for s in summaries), summaries
+    phone.close()
