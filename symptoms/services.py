@@ -83,6 +83,20 @@ def score_module(instrument: str, answers: Mapping) -> ScoredModule:
     raise ValueError(f"{instrument} has no items in ldnclinic to answer or score.")
 
 
+def instrument_score_store(*, checkin: SymptomCheckIn, module: ScoredModule) -> InstrumentScore:
+    """Keep one scored module with the check-in it came in (the caller holds the transaction)."""
+    return InstrumentScore.objects.create(
+        checkin=checkin,
+        patient=checkin.patient,
+        instrument=module.instrument,
+        recorded_at=checkin.recorded_at,
+        answers=module.answers,
+        total=module.total,
+        subscores=module.subscores,
+        partial=module.partial,
+    )
+
+
 def checkin_submit(
     *,
     patient,
@@ -129,16 +143,7 @@ def checkin_submit(
                     checkin=checkin, effect=effect, severity=severity, description=description
                 )
             for module in scored:
-                InstrumentScore.objects.create(
-                    checkin=checkin,
-                    patient=patient,
-                    instrument=module.instrument,
-                    recorded_at=checkin.recorded_at,
-                    answers=module.answers,
-                    total=module.total,
-                    subscores=module.subscores,
-                    partial=module.partial,
-                )
+                instrument_score_store(checkin=checkin, module=module)
             if invitation is not None:  # compare-and-set: a link is used once; a second submit rolls back
                 claimed = CheckInInvitation.objects.filter(pk=invitation.pk, used_at__isnull=True).update(
                     used_at=timezone.now(), checkin=checkin

@@ -33,8 +33,8 @@ from patients.models import (
     User,
 )
 from symptoms import instruments
-from symptoms.models import InstrumentScore, Severity, SideEffect, SideEffectReport, SymptomCheckIn
-from symptoms.services import score_module
+from symptoms.models import Severity, SideEffect, SideEffectReport, SymptomCheckIn
+from symptoms.services import instrument_score_store, score_module
 from titration import demo
 from titration.demo import DREAMS, HEADACHE, INSOMNIA, MEDS, SPECS
 from titration.models import (
@@ -418,17 +418,7 @@ def _modules(patient, spec, checkin, week, ramp, rng, asked) -> None:
         instruments.PGIC: lambda: {"pgic": level(4.0, 1.6, 7) or 1},
     }
     for instrument in sorted(due & set(answers)):
-        scored = score_module(instrument, answers[instrument]())
-        InstrumentScore.objects.create(
-            checkin=checkin,
-            patient=patient,
-            instrument=instrument,
-            recorded_at=checkin.recorded_at,
-            answers=scored.answers,
-            total=scored.total,
-            subscores=scored.subscores,
-            partial=scored.partial,
-        )
+        instrument_score_store(checkin=checkin, module=score_module(instrument, answers[instrument]()))
 
 
 def _side_effects(spec, steps, current, previous, day, rng) -> dict[str, tuple[int, dt.date]]:
