@@ -205,7 +205,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Low-dose naltrexone clinic record. All patient data is scoped to the caller's clinic.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["ldnclinic.api.IsClinicStaff"],  # the API is for clinic staff; so are its docs
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
