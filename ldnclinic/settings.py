@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    "axes",
     "ldnclinic",
     "patients",
     "symptoms",
@@ -58,6 +59,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the request's user on every history row (who changed what).
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Answers a locked-out login with the lockout page (django-axes; last, as its docs ask).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "ldnclinic.urls"
@@ -111,6 +114,19 @@ STORAGES = {
 
 LOGIN_URL = "portal-login"
 LOGIN_REDIRECT_URL = "portal-home"
+
+# --- Password guessing (django-axes): every login form (admin, patient portal, API token) -----------
+# After LOGIN_FAILURE_LIMIT wrong passwords for one username from one address, that username is locked
+# from that address for LOGIN_LOCKOUT_MINUTES (a correct password included); a success clears the count.
+# Locking the pair, not the username alone, keeps a stranger from locking a patient out everywhere.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env_bool("LOGIN_LOCKOUT", True)
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 30, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "locked_out.html"
+AXES_VERBOSE = False  # no banner on every manage.py command
 
 # --- Redis: Celery broker and cache when REDIS_URL is set -------------------------------------
 REDIS_URL = env_redis_url("REDIS_URL")

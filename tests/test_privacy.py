@@ -21,6 +21,7 @@ ROLES = ["prescriber", "nurse", "clinic_admin"]
 
 # Registered models that hold no clinic's data. Everything else registered is clinic data.
 OPERATOR_ONLY = {"auth.Group", "authtoken.TokenProxy", "patients.User"}  # logins and groups: superuser only
+OPERATOR_ONLY |= {"axes.AccessAttempt", "axes.AccessFailureLog", "axes.AccessLog"}  # login attempts: the operator's
 SHARED_REFERENCE = {"titration.TitrationProtocol"}  # protocol templates (domain.md 1.2), read by every clinic
 # Models of the clinic apps that carry no patient or clinic data, so visible_to does not apply.
 NOT_CLINIC_DATA = {"patients.User", "titration.TitrationProtocol", "titration.ProtocolStep"}

@@ -10,6 +10,7 @@ from django.apps import apps
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -233,7 +234,8 @@ class TestDemoContents:
     def test_output_lists_the_three_staff_logins_the_patient_login_and_the_admin_url(self, demo_output):
         for username, role in {**STAFF_ROLES, "demo-patient": "Patient portal"}.items():
             assert re.search(rf"^\s*{username}\s+{PASSWORD}\s+{re.escape(role)}", demo_output, re.MULTILINE)
-            assert authenticate(username=username, password=PASSWORD) is not None
+            login_request = RequestFactory().post("/me/login/")  # a login form's request (django-axes needs one)
+            assert authenticate(login_request, username=username, password=PASSWORD) is not None
         assert "http://127.0.0.1:8000/admin/" in demo_output
 
 
