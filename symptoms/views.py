@@ -39,6 +39,13 @@ def checkin_by_link(request, token: str):
     invitation = invitations.find(token)
     if invitation is None or invitation.patient.deleted_at is not None:
         return _problem(request, "This link does not work", "The link is not complete or has been changed.", 404)
+    signed_in = getattr(request.user, "patient_profile", None) if request.user.is_authenticated else None
+    if signed_in is not None and signed_in.pk != invitation.patient_id:
+        # A patient logged in on this device opened someone else's link (a shared phone, a forwarded
+        # email): neither check-in nor its details are shown to the wrong person.
+        return _problem(
+            request, "This link is for someone else", "You are logged in as a different patient: log out first.", 404
+        )
     if invitation.used_at is not None:
         if request.method == "GET":  # the thank-you page after submitting, and a reminder opened twice
             return render(request, "symptoms/thanks.html", _context(invitation.patient, None, already=True))

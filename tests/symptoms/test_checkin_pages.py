@@ -197,3 +197,18 @@ def test_calendar_is_for_the_logged_in_patient_only(client, prescriber):
     assert client.get("/me/calendar.ics").status_code == 302
     client.force_login(prescriber)
     assert client.get("/me/calendar.ics").status_code == 404
+
+
+def test_another_patients_link_is_a_404_for_a_logged_in_patient(client, patient, sibling_patient, link):
+    """A check-in for another patient is a 404: a patient logged in on this device who opens someone
+    else's link sees neither the form nor the other patient's dose, and the link is not used up."""
+    other_user = f.UserFactory(username="sibling-login")
+    sibling_patient.user = other_user
+    sibling_patient.save()
+    client.force_login(other_user)
+    for method in (client.get, client.post):
+        page = method(link)
+        assert page.status_code == 404
+        assert "someone else" in page.content.decode()
+        assert patient.first_name not in page.content.decode()
+    assert not patient.checkins.exists()
