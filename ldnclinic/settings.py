@@ -251,6 +251,9 @@ REMINDER_BATCH_SIZE = env_int("REMINDER_BATCH_SIZE", 500, minimum=1)
 # outlives its lease cannot send twice, because it commits with the claim it holds (see deliver).
 REMINDER_LEASE_SECONDS = env_int("REMINDER_LEASE_SECONDS", 300, minimum=1)
 REMINDER_MAX_ATTEMPTS = env_int("REMINDER_MAX_ATTEMPTS", 6, minimum=1)
+# SMTP connections each tick keeps open: a group of this many reminders is sent side by side, one per
+# connection, and marked sent by one statement before the dots (ldnclinic.messaging.TwoPhaseSMTP).
+REMINDER_SMTP_CONNECTIONS = env_int("REMINDER_SMTP_CONNECTIONS", 8, minimum=1)
 
 # --- Security (on by default whenever DEBUG is off) ------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None

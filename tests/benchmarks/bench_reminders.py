@@ -1,16 +1,19 @@
 """Benchmark: the reminder sweep through a real Celery worker, next to a no-op task through the same
 worker and broker (issue goals: sweep >= 0.25 of the no-op rate; due-to-sent lag p95 <= tick + 30 s).
 
-On PostgreSQL when DATABASE_URL is set (in a throwaway database, ldnclinic_bench, created and dropped
-here), else on a temporary SQLite file; on Redis when REDIS_URL is set (a private queue), else on the
-embedded filesystem broker. Sending is real SMTP to an aiosmtpd server on loopback that counts each
-Message-ID (so the run also checks exactly-once); BENCH_MAILER=console swaps in Django's console
-backend (into the worker's log, deleted afterwards) to see what the sweep costs without SMTP.
+On PostgreSQL when DATABASE_URL is set (in a throwaway database, ldnclinic_bench_<pid>, created and
+dropped here, so two runs on one server cannot drop each other's), else on a temporary SQLite file;
+on Redis when REDIS_URL is set (a private queue), else on the embedded filesystem broker. Sending is
+real SMTP to an aiosmtpd server on loopback that counts each Message-ID (so the run also checks
+exactly-once); BENCH_MAILER=console swaps in Django's console backend (into the worker's log,
+deleted afterwards) to see what the sweep costs without SMTP.
 
 BENCH_REMINDERS rows (default 100,000) are bulk-created, then made due over the last tick interval,
 as if they fell due since beat's previous tick; the bench then sends reminder_tick every
 REMINDER_TICK_SECONDS (default 60) the way beat would, and the tick chains itself while it has a
-full batch. Not a test: `make bench` runs it.
+full batch. The worker is the Procfile's (prefork, concurrency 2) unless BENCH_POOL or
+BENCH_CONCURRENCY say otherwise; REMINDER_SMTP_CONNECTIONS sets how many reminders go side by side.
+Not a test: `make bench` runs it.
 """
 
 import datetime as dt
@@ -31,7 +34,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCH_DATABASE = "ldnclinic_bench"
+BENCH_DATABASE = f"ldnclinic_bench_{os.getpid()}"
 RATIO_GOAL = 0.25
 LAG_SLACK_SECONDS = 30
 PATIENTS = 1000
@@ -134,9 +137,10 @@ def create_reminders(count: int, tick: float, far: dt.datetime) -> None:
 class Worker:
     def __init__(self, tmp: Path, queue: str, env: dict):
         self.log = tmp / "worker.log"
-        concurrency = os.environ.get("BENCH_CONCURRENCY", "2")  # as in the Procfile
+        self.concurrency = concurrency = os.environ.get("BENCH_CONCURRENCY", "2")  # as in the Procfile
         command = [sys.executable, "-m", "celery", "-A", "ldnclinic", "worker", "--loglevel", "INFO"]
         command += ["-Q", queue, "-n", f"{queue}@%h", "--concurrency", concurrency]
+        command += ["--pool", os.environ.get("BENCH_POOL", "prefork")]
         command += ["--without-mingle", "--without-gossip"]
         self.proc = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
@@ -301,6 +305,8 @@ def main() -> int:
         "ratio": round(ratio, 3),
         "ratio_goal": RATIO_GOAL,
         "tick_seconds": tick,
+        "worker_concurrency": int(worker.concurrency),
+        "smtp_connections": settings.REMINDER_SMTP_CONNECTIONS,
         "lag_p95_seconds": round(result["lag_p95_seconds"], 1) if result["lag_p95_seconds"] is not None else None,
         "lag_max_seconds": round(result["lag_max_seconds"], 1) if result["lag_max_seconds"] is not None else None,
         "lag_p95_goal_seconds": lag_goal,
