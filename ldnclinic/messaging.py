@@ -84,6 +84,8 @@ def send_email(message: Outgoing) -> None:
     email = _email(message)
     try:
         email.send(fail_silently=False)
+    except ValueError as exc:  # Django refuses a header or address with a line break, or a bad address
+        raise PermanentSendError(f"bad address or header: {exc}") from exc
     except smtplib.SMTPRecipientsRefused as exc:
         raise PermanentSendError(f"address refused: {exc.recipients}") from exc
     except smtplib.SMTPResponseException as exc:

@@ -201,9 +201,24 @@ def test_a_header_value_with_a_line_break_is_refused_not_sent(settings):
         messaging.Outgoing(to="pat@example.test", subject="LDN\r\nBcc: evil@evil.test", body="b", key="k1"),
         messaging.Outgoing(to="pat@example.test\r\nBcc: evil@evil.test", subject="LDN", body="b", key="k2"),
     ):
-        with pytest.raises((ValueError, messaging.SendError)):
+        with pytest.raises(messaging.PermanentSendError):
             messaging.send_email(outgoing)
     assert mail.outbox == []
+
+
+def test_an_address_with_a_line_break_fails_the_reminder_with_a_non_smtp_mailer(clinic, settings):
+    """The console, file and locmem mailers refuse it too; the tick marks that reminder failed (shown
+    to the clinic) and goes on, instead of stopping with the row left 'sending'."""
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    patient = active_patient(clinic)
+    Patient.objects.filter(pk=patient.pk).update(email="pat@example.test\r\nBcc: evil@evil.test")
+    patient.refresh_from_db()
+    today = timezone.localdate()
+    titrating(patient, today)
+    send_due(today, patient)
+    assert mail.outbox == []
+    step_up = Reminder.objects.get(patient=patient, kind="step_up")
+    assert step_up.status == "failed" and "bad address or header" in step_up.last_error
 
 
 def test_an_address_with_a_line_break_fails_the_reminder_over_smtp(clinic, smtp_server):
