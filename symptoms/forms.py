@@ -151,6 +151,10 @@ class CheckInForm(forms.Form):
 # patient part (Harvey & Bradshaw 1980) and PGIC (labels from instruments.PGIC_LABELS); FIQR from
 # Bennett et al. 2009 (Arthritis Res Ther 11:R120, additional file), shown only while the clinic records
 # a licence. BPI and PROMIS items are not bundled (copyright), so no module exists for them.
+# Checked against published versions: MFIS items 1-21 and stem against the MSQLI form (cf. the
+# awell-health/awell-score src/scores/mfis definition, same order and subscales); HBI parts, anchors and
+# complication order against Harvey & Bradshaw as reproduced by badgut.org "Assessing IBD"; FIQR item
+# order, domains and 0/10 anchors against Bennett 2009 and fiqr.info (FIQR wording here is paraphrased).
 
 CHOOSE_ONE = "Please choose an answer."
 FIQR_PART_BLANK = "Please answer at least one question in this part."
@@ -230,7 +234,8 @@ FIQR_ITEMS = (  # (statement, 0 means, 10 means); items 1-9 function, 10-11 over
 _FIQR_DOMAINS = (  # (intro, first item, last item), sizes from instruments.FIQR_*_ITEMS
     (
         "How much did your fibromyalgia make it difficult to do each of these activities? If you did not do "
-        "one in the past 7 days, rate how difficult it was the last time you did it.",
+        "one in the past 7 days, rate how difficult it was the last time you did it. If you cannot do it at "
+        "all, choose 10.",
         1,
         instruments.FIQR_FUNCTION_ITEMS,
     ),
@@ -325,7 +330,8 @@ def module_fields(instrument: str) -> dict[str, forms.Field]:
                 HBI_ABDOMINAL_PAIN, label="How bad was your tummy (abdominal) pain yesterday?"
             ),
             "hbi_liquid_stools": forms.IntegerField(
-                label="How many liquid or very soft stools (bowel movements) did you have yesterday?",
+                # HBI counts liquid stools only; "or very soft" is the CDAI's wording, not Harvey & Bradshaw's.
+                label="How many liquid (watery) stools did you have yesterday?",
                 help_text="Enter 0 if none.",
                 min_value=0,
                 max_value=HBI_MAX_STOOLS,
