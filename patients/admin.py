@@ -1,12 +1,14 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Q
 
 from ldnclinic import scoping
 from ldnclinic.admin import CLINIC_ADMIN, ScopedAdmin, ScopedInline
 
+from . import labs
 from .flag_admin import OpenFlagInline, announce_flags
-from .models import Clinic, LabResult, MedicationStatement, Membership, Patient, PatientCondition, User
+from .flag_models import ClinicianTask, TaskKind, TaskStatus
+from .models import Clinic, LabResult, LabTest, MedicationStatement, Membership, Patient, PatientCondition, User
 
 
 def login_choices(request, owned: Q):
@@ -76,7 +78,7 @@ class PatientAdmin(ScopedAdmin):
     fieldsets = [
         (None, {"fields": ["clinic", "mrn", "first_name", "last_name", "date_of_birth", "sex"]}),
         ("Contact", {"fields": ["email", "mobile", "time_zone", "dose_time"]}),
-        ("Status", {"fields": ["status", "discontinued_reason"]}),
+        ("Status", {"fields": ["status", "discontinued_reason", "severe_hepatic_impairment"]}),
         ("Patient login", {"fields": ["user"]}),
     ]
     raw_id_fields = ["user"]
@@ -94,10 +96,12 @@ class PatientAdmin(ScopedAdmin):
         patient = self.get_object(request, object_id)
         if patient is not None and request.method == "GET":
             announce_flags(request, patient.conflict_flags.all())
+            announce_labs(request, patient)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def response_change(self, request, obj):
         announce_flags(request, obj.conflict_flags.all())  # medications saved inline were just checked
+        announce_labs(request, obj)
         return super().response_change(request, obj)
 
 
@@ -120,8 +124,44 @@ class PatientConditionAdmin(ScopedAdmin):
     list_select_related = ["patient"]
 
 
+def announce_labs(request, patient: Patient) -> None:
+    """LAB-2 where the patient or a lab result is opened or saved: open liver reviews (they block
+    step-ups), alerts, and liver tests missing from the record."""
+    for task in ClinicianTask.objects.filter(
+        patient=patient, kind__in=[TaskKind.LAB_REVIEW, TaskKind.LAB_ALERT], status=TaskStatus.OPEN
+    ).order_by("pk"):
+        level = messages.ERROR if task.kind == TaskKind.LAB_REVIEW else messages.WARNING
+        messages.add_message(request, level, f"{task.detail}. Close the task when reviewed.")
+    missing = labs.liver_check(patient).missing
+    if missing:
+        tests = " and ".join(missing)
+        messages.warning(request, f"No {tests} on file: baseline liver tests are due for every patient (LAB-2).")
+
+
 @admin.register(LabResult)
 class LabResultAdmin(ScopedAdmin):
-    list_display = ["patient", "test", "value", "unit", "reference_range", "collected_at"]
+    list_display = ["patient", "test", "shown_result", "reference_range", "collected_at"]
     list_filter = ["test"]
     list_select_related = ["patient"]
+    fields = [
+        "patient",
+        "test",
+        "test_name",
+        "value",
+        "unit",
+        "ref_low",
+        "ref_high",
+        "result",
+        "collected_at",
+        "lab_source",
+    ]
+
+    @admin.display(description="Result")
+    def shown_result(self, obj: LabResult) -> str:
+        return obj.get_result_display() if obj.test == LabTest.UDS else f"{obj.value} {obj.unit}"
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)  # saving runs LAB-2 and the screen (patients.signals)
+        announce_labs(request, obj.patient)
+        if obj.test == LabTest.UDS:
+            announce_flags(request, obj.patient.conflict_flags.all())

@@ -6,10 +6,19 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.utils.html import format_html
 
-from ldnclinic.admin import CLINICAL_WRITERS, ScopedAdmin, ScopedInline
+from ldnclinic.admin import CLINICAL_WRITERS, ScopedAdmin, ScopedInline, clinic_roles
 
 from . import services
-from .flag_models import AcknowledgeReason, ClinicianTask, ConflictFlag, FlagStatus, SafetyGateEvent
+from .flag_models import (
+    AcknowledgeReason,
+    ClinicianTask,
+    ConflictFlag,
+    FlagStatus,
+    SafetyGateEvent,
+    TaskKind,
+    TaskStatus,
+)
+from .models import Role
 
 ENGINE_FIELDS = [
     "patient",
@@ -57,7 +66,8 @@ def flag_message(flag: ConflictFlag) -> str:
         if flag.earliest_safe_start
         else (flag.earliest_start_note or "; ".join(flag.notes))
     )
-    return f"{flag.get_kind_display().upper()}: {flag.medication_text} [{', '.join(flag.ingredients)}] — {start}"
+    found = f" [{', '.join(flag.ingredients)}]" if flag.ingredients else ""
+    return f"{flag.get_kind_display().upper()}: {flag.medication_text}{found} — {start}"
 
 
 def announce_flags(request, flags) -> None:
@@ -171,9 +181,34 @@ class SafetyGateEventAdmin(ScopedAdmin):
         return False
 
 
+# Closing one of these lifts a block on the patient's LDN (a liver review blocks step-ups, LAB-2):
+# a prescriber of the patient's clinic closes it, and says what they reviewed.
+PRESCRIBER_TASKS = frozenset({TaskKind.LAB_REVIEW})
+
+
+class TaskForm(forms.ModelForm):
+    class Meta:
+        model = ClinicianTask
+        fields = ["status", "completed_note"]
+
+    def clean(self):
+        data = super().clean()
+        task = self.instance
+        closing = data.get("status") in (TaskStatus.DONE, TaskStatus.CANCELLED) and "status" in self.changed_data
+        if closing and task.kind in PRESCRIBER_TASKS:
+            if Role.PRESCRIBER not in clinic_roles(self.request.user).get(task.clinic_id, set()):
+                raise ValidationError(
+                    "Only a prescriber of this clinic can close this review: it lifts a step-up block."
+                )
+            if not (data.get("completed_note") or "").strip():
+                self.add_error("completed_note", "Say what you reviewed (for example the repeat result or the plan).")
+        return data
+
+
 @admin.register(ClinicianTask)
 class ClinicianTaskAdmin(ScopedAdmin):
     actions = []
+    form = TaskForm
     list_display = ["title", "patient", "kind", "status", "due_on", "created_at"]
     list_filter = ["status", "kind"]
     list_select_related = ["patient"]
@@ -193,6 +228,11 @@ class ClinicianTaskAdmin(ScopedAdmin):
 
     def has_add_permission(self, request, *args):
         return False  # tasks are raised by rules
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.request = request
+        return form
 
     def save_model(self, request, obj, form, change):
         if "status" in form.changed_data and obj.status != "open":

@@ -172,6 +172,8 @@ class TaskKind(models.TextChoices):
     HOLD_REVIEW = "hold_review", "Step held over 14 days (REM-1)"
     EFFICACY_REVIEW = "efficacy_review", "Efficacy review at 12 weeks (EFF-1)"
     MISSED_CHECKINS = "missed_checkins", "Missed check-ins (REM-3)"
+    LAB_ALERT = "lab_alert", "Liver tests above 3× ULN (LAB-2)"
+    LAB_REVIEW = "lab_review", "Liver review: step-ups blocked (LAB-2)"
     OTHER = "other", "Other"
 
 

@@ -137,6 +137,12 @@ class Patient(ClinicOwned, SoftDeletable):
     )
     quiet_hours_start = models.TimeField(default=dt.time(22, 0))
     quiet_hours_end = models.TimeField(default=dt.time(7, 0))
+    # LAB-2: known severe hepatic impairment blocks step-ups until a clinician has reviewed it.
+    severe_hepatic_impairment = models.BooleanField(
+        "known severe hepatic impairment",
+        default=False,
+        help_text="Step-ups are blocked until a clinician closes the liver review task (LAB-2).",
+    )
 
     scope_patient_path = "pk"
     history = HistoricalRecords()
@@ -226,6 +232,7 @@ class MedicationSource(models.TextChoices):
     CLINICIAN = "clinician", "Clinician entered"
     RECORDS = "records", "Outside records / pharmacy"
     CHECK_IN = "check_in", "Check-in answer"
+    LAB = "lab", "Positive urine drug screen"
 
 
 class MedicationStatement(ClinicOwned, SoftDeletable):
@@ -266,15 +273,25 @@ class LabTest(models.TextChoices):
     HS_CRP = "hsCRP", "hs-CRP"
     ALT = "ALT", "ALT"
     AST = "AST", "AST"
+    UDS = "UDS", "Urine drug screen (opioids)"
     OTHER = "other", "Other"
+
+
+class ScreenResult(models.TextChoices):
+    NEGATIVE = "negative", "Negative"
+    POSITIVE = "positive", "Positive"
 
 
 class LabResult(ClinicOwned, SoftDeletable):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="lab_results")
     test = models.CharField(max_length=10, choices=LabTest.choices)
     test_name = models.CharField(max_length=100, blank=True, help_text="Name of the test when 'Other'.")
-    value = models.DecimalField(max_digits=10, decimal_places=3)
-    unit = models.CharField(max_length=20)
+    # A measured test has a value and unit; the urine drug screen has a result instead.
+    value = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+    unit = models.CharField(max_length=20, blank=True)
+    result = models.CharField(
+        max_length=10, choices=ScreenResult.choices, blank=True, help_text="Urine drug screen only."
+    )
     ref_low = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
     ref_high = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
     collected_at = models.DateTimeField()
@@ -290,10 +307,37 @@ class LabResult(ClinicOwned, SoftDeletable):
                 name="lab_reference_range_ordered",
             ),
             models.CheckConstraint(condition=~Q(test="other") | ~Q(test_name=""), name="lab_other_needs_name"),
+            models.CheckConstraint(
+                condition=(Q(test="UDS") & Q(value__isnull=True) & ~Q(result=""))
+                | (~Q(test="UDS") & Q(value__isnull=False) & ~Q(unit="") & Q(result="")),
+                name="lab_value_or_screen_result",
+            ),
         ]
 
     def __str__(self) -> str:
+        if self.test == LabTest.UDS:
+            return f"{self.get_test_display()}: {self.get_result_display().lower()}"
         return f"{self.test_name or self.test} {self.value} {self.unit}"
+
+    def clean(self) -> None:
+        if self.test == LabTest.UDS:
+            errors = {}
+            if not self.result:
+                errors["result"] = "Record the urine drug screen as positive or negative."
+            if self.value is not None:
+                errors["value"] = "A urine drug screen has a result, not a value."
+            if errors:
+                raise ValidationError(errors)
+        else:
+            errors = {}
+            if self.value is None:
+                errors["value"] = "Enter the measured value."
+            if not self.unit.strip():
+                errors["unit"] = "Enter the unit the lab reports (U/L, mm/h, mg/L)."
+            if self.result:
+                errors["result"] = "Only a urine drug screen has a positive or negative result."
+            if errors:
+                raise ValidationError(errors)
 
     @property
     def reference_range(self) -> str:

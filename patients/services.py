@@ -28,11 +28,15 @@ from .flag_models import (
     SafetyGateEvent,
     TaskKind,
 )
-from .models import MedicationStatement, Patient, PatientStatus, Role, Route
+from .models import MedicationSource, MedicationStatement, Patient, PatientStatus, Role, Route
 
 logger = logging.getLogger(__name__)
 
 RELEASE_HINTS = {"ER": "ER", "patch": "patch", "depot": "depot"}
+SCREEN_NOTE = (
+    "positive urine drug screen: which opioid, and when it was last taken, are not known; no automatic date. "
+    "Ask the patient, record the medicine, and a prescriber clears this (OPI-W1)"
+)
 ROUTE_HINTS = {Route.TRANSDERMAL: "patch"}
 
 
@@ -101,6 +105,8 @@ def medication_evaluate(*, medication: MedicationStatement, today: dt.date | Non
     today = today or patient_today(patient)
     result = check_medication(medication)
     wanted = None if medication.deleted_at else _kind_for(result)
+    if medication.source == MedicationSource.LAB and not medication.deleted_at:
+        wanted = FlagKind.CONFLICT  # a positive urine drug screen is a conflict, whatever the name says (section 5)
     touched: list[ConflictFlag] = []
     with transaction.atomic():
         if list(result.ingredients) != medication.ingredients:  # OPI-4; update() sends no save signal
@@ -148,6 +154,7 @@ def _upsert_flag(medication, kind: str, result: opioids.MatchResult, now) -> Con
     except IntegrityError:  # another worker inserted it between our lookup and insert
         created = False
     flag = ConflictFlag.objects.select_for_update().get(medication=medication, kind=kind)
+    flag.medication = medication  # the caller's instance: no query to read its source
     if created:
         return flag
     if flag.status == FlagStatus.ACKNOWLEDGED and flag.last_dose_date != medication.last_dose_date:
@@ -186,6 +193,8 @@ def _apply_dates_and_expiry(flag: ConflictFlag, today: dt.date, now: dt.datetime
         washout = _washout(flag)
         flag.earliest_safe_start = washout.earliest_start
         flag.earliest_start_note = washout.reason[:300]
+        if not flag.washout_group and flag.medication.source == MedicationSource.LAB:
+            flag.earliest_start_note = SCREEN_NOTE
         if flag.status != FlagStatus.RESOLVED and washout.elapsed(today):
             _resolve(flag, f"washout complete on {washout.earliest_start:%Y-%m-%d}: {washout.reason}", now)
         elif flag.status != FlagStatus.RESOLVED and _on_ldn(flag.patient):

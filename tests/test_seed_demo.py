@@ -14,6 +14,7 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from patients.flag_models import ClinicianTask, ConflictFlag
 from patients.models import Clinic, LabResult, MedicationStatement, Membership, Patient, PatientStatus, Role, User
 from symptoms.models import NRS_FIELDS, Severity, SideEffect, SideEffectReport, SymptomCheckIn
 from titration import demo
@@ -212,9 +213,17 @@ class TestDemoContents:
             assert report.started_on <= report.checkin.recorded_at.date()
 
     def test_labs_include_esr_crp_alt_ast_with_reference_ranges(self):
-        assert set(LabResult.objects.values_list("test", flat=True)) == {"ESR", "CRP", "ALT", "AST"}
-        assert not LabResult.objects.filter(ref_low=None).exists()
-        assert not LabResult.objects.filter(ref_high=None).exists()
+        assert set(LabResult.objects.values_list("test", flat=True)) == {"ESR", "CRP", "ALT", "AST", "UDS"}
+        measured = LabResult.objects.exclude(test="UDS")
+        assert not measured.filter(ref_low=None).exists()
+        assert not measured.filter(ref_high=None).exists()
+
+    def test_the_demo_shows_a_liver_alert_and_a_positive_screen_LAB2(self):
+        (alert,) = ClinicianTask.objects.filter(kind="lab_alert", status="open")
+        assert "3.5× the upper limit of normal" in alert.detail and alert.patient.last_name == "Osei"
+        assert not ClinicianTask.objects.filter(kind="lab_review").exists()  # no demo step-up is blocked by labs
+        (flag,) = ConflictFlag.objects.filter(medication__source="lab")
+        assert (flag.kind, flag.status, flag.patient.last_name) == ("conflict", "open", "Lopez")
 
     def test_demo_rows_pass_the_validation_a_user_faces(self):
         for model in (Patient, CompoundedPrescription, TitrationPlan, TitrationStep, MedicationStatement, LabResult):

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
 from patients.flag_models import ClinicianTask, ConflictFlag, FlagKind, FlagStatus, TaskKind
+from patients.labs import lab_step_up_blocks
 from symptoms.invitations import invitation_for
 from symptoms.models import SymptomCheckIn
 
@@ -122,6 +123,7 @@ def step_up_decision(plan: TitrationPlan, step: TitrationStep, today: dt.date) -
         open_conflict=open_conflict,
         side_effects=side_effect_observations(plan, today),
         next_dose_deliverable=deliverable,
+        lab_blocks=tuple(lab_step_up_blocks(plan.patient_id)),
     )
     return rules.can_step_up(context)
 

@@ -30,6 +30,9 @@ PHARMACIES = [  # name, phone, lead time (days)
 ]
 
 LAB_RANGES = {"ESR": ("mm/h", 0, 20), "CRP": ("mg/L", 0, 5), "ALT": ("U/L", 7, 56), "AST": ("U/L", 10, 40)}
+# Section 5 in the demo: a screening patient's positive urine drug screen (a CONFLICT on her list) and
+# a titrating patient's ALT at 3.5x the upper limit (a LAB-2 alert task; step-ups go on).
+LAB_FINDINGS = {("Maria", "Lopez"): ("UDS", "positive", 3), ("Samuel", "Osei"): ("ALT", "196", 5)}
 
 
 class Med(NamedTuple):

@@ -172,6 +172,7 @@ class StepUpContext:
     open_conflict: bool  # 1.3.2, from the opioid engine
     side_effects: Sequence[SideEffectObs]  # recent observations (any dose), newest last
     next_dose_deliverable: bool | None  # 1.3.5; None = no active prescription
+    lab_blocks: Sequence[str] = ()  # LAB-2: open liver reviews (patients.labs), each a clinician-readable reason
 
 
 def _effect_word(effect: str) -> str:
@@ -231,7 +232,8 @@ def _side_effect_holds(observations: Sequence[SideEffectObs], step_started: date
 
 
 def can_step_up(ctx: StepUpContext) -> Decision:
-    """Step-up rule 1.3: allowed only if all five conditions hold. Every failing condition gives a reason."""
+    """Step-up rule 1.3: allowed only if all five conditions hold, and no liver review is pending (LAB-2).
+    Every failing condition gives a reason."""
     reasons: list[Reason] = []
     days_on = max((ctx.today - ctx.current_step_started).days, 0)
     if days_on < ctx.min_days:
@@ -241,6 +243,7 @@ def can_step_up(ctx: StepUpContext) -> Decision:
     if ctx.open_conflict:
         reasons.append(Reason("1.3.2", "open opioid conflict (OPI): a prescriber must resolve or override it"))
     reasons += _side_effect_holds(ctx.side_effects, ctx.current_step_started, ctx.today)
+    reasons += [Reason("LAB-2", text) for text in ctx.lab_blocks]
     nxt = ctx.next_dose_mg
     if nxt is None:
         reasons.append(Reason("1.3.4", "no further step: the plan is at its last dose"))

@@ -208,6 +208,19 @@ def _background(patient, spec, anchor, today, rng) -> None:
     baseline = anchor - dt.timedelta(days=rng.randint(7, 25))
     for test, value in [("ESR", esr), ("CRP", crp), ("ALT", rng.randint(12, 40)), ("AST", rng.randint(14, 35))]:
         _lab(patient, test, Decimal(value), baseline, rng)
+    if (spec.first, spec.last) in demo.LAB_FINDINGS:
+        test, shown, days_ago = demo.LAB_FINDINGS[spec.first, spec.last]
+        day = today - dt.timedelta(days=days_ago)
+        if test == "UDS":
+            LabResult.objects.create(
+                patient=patient,
+                test=LabTest.UDS,
+                result=shown,
+                lab_source="Demo Pathology Lab",
+                collected_at=_at(patient, day, 9, rng),
+            )
+        else:
+            _lab(patient, test, Decimal(shown), day, rng)
     week12 = anchor + dt.timedelta(days=84 + rng.randint(0, 5))
     if spec.stage == "target" and week12 < today:
         drop = Decimal(rng.randint(20, 35) if good else rng.randint(0, 8)) / 100
