@@ -21,11 +21,13 @@ its window opened is not asked again:
 """
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from patients.models import PatientCondition
+from patients.models import LabResult, LabTest, PatientCondition
 
-from . import hooks, instruments
+from . import hooks, instruments, lab_context
 from .instrument_models import InstrumentLicence, InstrumentScore
 
 # Instruments whose items ldnclinic ships and the check-in form can show. BPI and PROMIS item text is
@@ -97,3 +99,31 @@ def checkin_modules_due(*, patient, today: dt.date) -> ModulesDue:
         enabled_not_shown=frozenset(still_due - set(SHOWN_INSTRUMENTS)),
         answered=frozenset(answered),
     )
+
+
+def esr_results_for(patients: Iterable) -> dict[int, list[lab_context.EsrResult]]:
+    """The ESRs of already-scoped patients in one query, dated in each patient's zone, oldest first.
+
+    Archived results are left out (the default manager), and so is any row whose clinic is not its patient's:
+    a result filed under another clinic never shows, even if a bad import put it there.
+    """
+    by_id = {patient.pk: patient for patient in patients}
+    found: dict[int, list[lab_context.EsrResult]] = defaultdict(list)
+    if not by_id:
+        return found
+    rows = (
+        LabResult.objects.filter(
+            patient_id__in=list(by_id),
+            clinic_id__in={patient.clinic_id for patient in by_id.values()},
+            test=LabTest.ESR,
+            value__isnull=False,
+        )
+        .order_by("patient_id", "collected_at", "pk")
+        .values_list("patient_id", "clinic_id", "value", "unit", "ref_high", "collected_at")
+    )
+    for patient_id, clinic_id, value, unit, ref_high, collected_at in rows:
+        patient = by_id[patient_id]
+        if clinic_id == patient.clinic_id:
+            local = collected_at.astimezone(patient.zone).date()
+            found[patient_id].append(lab_context.EsrResult(value, unit, local, ref_high))
+    return found

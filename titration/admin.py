@@ -3,11 +3,12 @@ import datetime as dt
 from django.contrib import admin
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from ldnclinic.admin import CLINIC_ADMIN, NURSE, PRESCRIBER, PRESCRIBERS_ONLY, ScopedAdmin, ScopedInline
 from patients import services as patient_services
 from patients.flag_admin import announce_flags
-from symptoms import outcomes
+from symptoms import lab_context, outcomes, selectors
 
 from . import admin_views, content, rules
 from .admin_forms import PlanForm, PrescriptionForm, StepFormSet
@@ -129,6 +130,23 @@ def response_column(outcome: outcomes.PatientOutcome, today: dt.date) -> str:
     return f"{outcome.summary}, EFF-2: review" if flagged else outcome.summary
 
 
+# --- LAB-1: baseline ESR next to the pain response ------------------------------------------------------------
+
+
+def lab1_panel(outcome: outcomes.PatientOutcome, esr: lab_context.EsrContext):
+    """The pain response and the ESR context side by side, above the rest of the panel; all escaped."""
+    pain = outcome.summary if outcome.summary != "—" else "not available yet (see the table below)"
+    esr_lines = [(text,) for text in (esr.baseline_text, esr.week_12_text) if text]
+    return format_html(
+        '<div class="ldn-lab1"><h3>Pain response and baseline ESR (LAB-1)</h3>'
+        '<ul><li><strong>Pain response (RESP-1):</strong> {}</li>{}</ul><p class="help">{}</p></div>',
+        pain,
+        format_html_join("", "<li>{}</li>", esr_lines),
+        "Context, not a responder criterion: in the fibromyalgia pilot (Younger and Mackey 2009), baseline ESR "
+        "explained most of the variance in response, higher ESR with greater symptom reduction.",
+    )
+
+
 @admin.register(TitrationPlan)
 class TitrationPlanAdmin(ScopedAdmin):
     form = PlanForm
@@ -206,8 +224,12 @@ class TitrationPlanAdmin(ScopedAdmin):
             return "-"
         today = timezone.localdate()
         outcome = outcomes.patient_outcome(plan.patient, today=today)
+        esr = lab_context.esr_context(
+            selectors.esr_results_for([plan.patient])[plan.patient_id], first_dose=outcome.first_dose, today=today
+        )
         context = {"outcome": outcome, "efficacy": efficacy_messages(outcome, today)}
-        return render_to_string("admin/titration/titrationplan/response_panel.html", context)
+        panel = render_to_string("admin/titration/titrationplan/response_panel.html", context)
+        return format_html("{}{}", lab1_panel(outcome, esr), panel)
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
