@@ -126,6 +126,11 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 30, minim
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "locked_out.html"
+# Email sent on request (ldnclinic.throttle), per hour: password reset emails to one address, reset
+# requests from one client address, and portal invitations to one patient.
+PASSWORD_RESETS_PER_ADDRESS = env_int("PASSWORD_RESETS_PER_ADDRESS", 3, minimum=1)
+PASSWORD_RESETS_PER_CLIENT = env_int("PASSWORD_RESETS_PER_CLIENT", 20, minimum=1)
+PORTAL_INVITES_PER_HOUR = env_int("PORTAL_INVITES_PER_HOUR", 3, minimum=1)
 AXES_VERBOSE = False  # no banner on every manage.py command
 
 # --- Redis: Celery broker and cache when REDIS_URL is set -------------------------------------

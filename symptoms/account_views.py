@@ -6,15 +6,17 @@ and shows the same "if an account exists" page, and a set-password link for a st
 open. The calendar subscription (``calendar_feeds``) is made, replaced and stopped here.
 """
 
+import logging
 import unicodedata
 
+from axes.helpers import get_client_ip_address
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse, HttpResponseNotFound
+from django.http import Http404, HttpResponse, HttpResponseNotFound, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
@@ -22,7 +24,11 @@ from django.utils.http import urlsafe_base64_decode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from ldnclinic import throttle
+
 from . import accounts, calendar_feeds, services
+
+logger = logging.getLogger(__name__)
 
 FEED_LINK_SESSION_KEY = "ldn_calendar_feed_token"
 
@@ -50,6 +56,25 @@ class PasswordResetView(auth_views.PasswordResetView):
     def extra_email_context(self):
         # Links are built from SITE_URL, never from the request's Host header.
         return {"site_url": settings.SITE_URL, "days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400)}
+
+    def form_valid(self, form):
+        """At most PASSWORD_RESETS_PER_CLIENT requests an hour from one client (past that, a plain
+        "try again later" page) and PASSWORD_RESETS_PER_ADDRESS emails an hour to one address (past
+        that, the usual "check your email" page and no email, so the answer never tells whether an
+        account exists)."""
+        client = get_client_ip_address(self.request) or "unknown"
+        by_client = throttle.hit("reset-client", client, limit=settings.PASSWORD_RESETS_PER_CLIENT, seconds=3600)
+        if not by_client.allowed:
+            context = {"title": "Too many requests", "minutes": -(-by_client.retry_after // 60)}
+            response = render(self.request, "symptoms/password_reset_throttled.html", context, status=429)
+            response["Retry-After"] = str(by_client.retry_after)
+            return response
+        address = unicodedata.normalize("NFKC", form.cleaned_data["email"]).casefold()
+        limit = settings.PASSWORD_RESETS_PER_ADDRESS
+        if not throttle.hit("reset-address", address, limit=limit, seconds=3600).allowed:
+            logger.warning("password reset email not sent: over %s an hour for one address", limit)
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):

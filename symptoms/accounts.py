@@ -30,6 +30,7 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from ldnclinic import throttle
 from patients.models import Membership, Patient, Role, User
 
 logger = logging.getLogger(__name__)
@@ -151,6 +152,13 @@ def patient_account_invite(*, actor, patient: Patient) -> Invitation:
         if not email:
             raise InviteRefused(
                 f"{patient} has no email address. Add one under Contact, save, then send the invitation."
+            )
+        sent = throttle.hit("portal-invite", str(patient.pk), limit=settings.PORTAL_INVITES_PER_HOUR, seconds=3600)
+        if not sent.allowed:  # a button pressed again and again must not flood the patient's inbox
+            minutes = -(-sent.retry_after // 60)
+            raise InviteRefused(
+                f"{patient} has been sent {settings.PORTAL_INVITES_PER_HOUR} invitations in the last hour. "
+                f"Try again in {minutes} minute{'s' if minutes != 1 else ''}; the latest link still works."
             )
         user = patient.user
         created = user is None

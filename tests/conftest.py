@@ -1,10 +1,20 @@
 """Actors for the tests: two clinics, their staff in each role, and patients with logins."""
 
+import uuid
+
 import pytest
 
 from patients.models import Role
 
 from . import factories as f
+
+
+@pytest.fixture(autouse=True)
+def _own_throttle_counts(monkeypatch):
+    """Throttle counts live in the shared cache; each test counts in its own namespace."""
+    from ldnclinic import throttle
+
+    monkeypatch.setattr(throttle, "NAMESPACE", uuid.uuid4().hex)
 
 
 @pytest.fixture

@@ -360,3 +360,53 @@ def test_change_password_is_for_patients_only(client, nurse):
     assert client.get(reverse("portal-password-change")).status_code == 302
     client.force_login(nurse)
     assert client.get(reverse("portal-password-change")).status_code == 404
+
+
+# --- Email on request is rate-limited (ldnclinic.throttle) ------------------------------------------------
+
+
+def test_reset_emails_to_one_address_stop_after_the_hourly_limit_with_the_same_page(
+    client, patient_user, smtp_server, settings
+):
+    settings.PASSWORD_RESETS_PER_ADDRESS = 2
+    pages = []
+    for address in (patient_user.email, patient_user.email.upper(), f" {patient_user.email} "):
+        response = client.post(reverse("portal-password-reset"), {"email": address}, follow=True)
+        assert response.redirect_chain == [(reverse("portal-password-reset-done"), 302)]
+        pages.append(response.content)
+    assert pages[0] == pages[2]  # the third looks exactly like a sent one: nothing tells whether it went
+    assert len(smtp_server.recorder.to(patient_user.email)) == 2
+
+
+def test_reset_requests_from_one_client_stop_with_a_plain_page_after_the_hourly_limit(
+    client, patient_user, smtp_server, settings
+):
+    settings.PASSWORD_RESETS_PER_CLIENT = 3
+    for n in range(3):
+        response = client.post(reverse("portal-password-reset"), {"email": f"someone{n}@example.test"})
+        assert response.status_code == 302
+    response = client.post(reverse("portal-password-reset"), {"email": patient_user.email})
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 3600
+    page = response.content.decode()
+    assert "Too many requests" in page and "Try again in 60 minutes" in page
+    assert smtp_server.recorder.messages == []
+    other = client.post(
+        reverse("portal-password-reset"), {"email": patient_user.email}, REMOTE_ADDR="192.0.2.44"
+    )  # another device is not held up
+    assert other.status_code == 302
+    assert len(smtp_server.recorder.to(patient_user.email)) == 1
+
+
+def test_a_patient_gets_at_most_the_hourly_number_of_invitations(invite, nurse, patient, smtp_server, settings):
+    settings.PORTAL_INVITES_PER_HOUR = 2
+    for _ in range(2):
+        invite(nurse, patient)
+    before = Patient.objects.get(pk=patient.pk).user.password
+    response = invite(nurse, patient)
+    shown = messages_of(response)
+    assert any(
+        "has been sent 2 invitations in the last hour" in m and "the latest link still works" in m for m in shown
+    )
+    assert len(smtp_server.recorder.to(patient.email)) == 2
+    assert Patient.objects.get(pk=patient.pk).user.password == before  # the latest link was not replaced
