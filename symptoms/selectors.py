@@ -36,6 +36,11 @@ from .instrument_models import InstrumentLicence, InstrumentScore
 SHOWN_INSTRUMENTS = (instruments.HBI, instruments.MFIS, instruments.FIQR, instruments.PGIC)  # form order
 WEEKLY_INSTRUMENTS = frozenset({instruments.HBI})
 BASELINE_WINDOW_DAYS = 14  # BASE-1: the 14 days before the first dose
+# A module due in a week the patient did not check in stays due for this many more weeks [POLICY]: the
+# week-12 PGIC (RESP-7) or a 4-weekly MFIS is asked at the next check-in instead of being lost to one
+# missed week. Weekly modules (HBI) are not carried: next week's asks the same. Nor is week 0's
+# baseline: a baseline must be answered before week 1.
+CARRY_WEEKS = 2
 
 
 @dataclass(frozen=True)
@@ -53,10 +58,11 @@ def weeks_on_ldn(first_dose: dt.date | None, today: dt.date) -> int | None:
     return (today - first_dose).days // 7
 
 
-def window_start(instrument: str, first_dose: dt.date | None, today: dt.date) -> dt.date:
-    """The first day from which an earlier answer to ``instrument`` counts as this due week's (module doc)."""
+def window_start(instrument: str, first_dose: dt.date | None, today: dt.date, due_week: int | None = None) -> dt.date:
+    """The first day from which an earlier answer to ``instrument`` counts as its due week's (module
+    doc): this week's, or ``due_week``'s for a module carried over from a missed week."""
     weekly = instrument in WEEKLY_INSTRUMENTS
-    week = weeks_on_ldn(first_dose, today)
+    week = weeks_on_ldn(first_dose, today) if due_week is None else due_week
     if week is None:
         return today - dt.timedelta(days=(7 if weekly else 7 * instruments.MODULE_EVERY_WEEKS) - 1)
     start = first_dose + dt.timedelta(days=7 * week)
@@ -80,10 +86,17 @@ def checkin_modules_due(*, patient, today: dt.date) -> ModulesDue:
     first_dose = hooks.treatment_dates(patient)["first_dose"]
     week = weeks_on_ldn(first_dose, today)
     due = instruments.due_instruments(conditions, 0 if week is None else week, licences)
+    due_week = dict.fromkeys(due, week)
+    for back in range(1, CARRY_WEEKS + 1) if week is not None else ():
+        if week - back < 1:
+            break  # not week 0: a baseline answered in week 1 would not be a baseline (rules.instrument_pair)
+        for name in instruments.due_instruments(conditions, week - back, licences) - WEEKLY_INSTRUMENTS:
+            due_week.setdefault(name, week - back)  # the latest due week it was missed in
+    due = set(due_week)
 
     answered = set()
     if due:
-        starts = {name: window_start(name, first_dose, today) for name in due}
+        starts = {name: window_start(name, first_dose, today, due_week[name]) for name in due}
         zone = patient.zone
         earliest = dt.datetime.combine(min(starts.values()), dt.time.min, tzinfo=zone)
         recent = InstrumentScore.objects.filter(

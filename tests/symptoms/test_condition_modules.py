@@ -131,6 +131,8 @@ def test_crohns_patient_gets_partial_hbi_weekly_PRO2(client, patient, sibling_pa
 def test_mfis_every_four_weeks_PRO2(week, patient):
     has(patient, "multiple_sclerosis")
     first_dose(patient, D)
+    for earlier in range(0, week, 4):  # answered in every earlier due week: nothing carried over
+        answered(patient, instruments.MFIS, D + dt.timedelta(days=7 * earlier))
     due = instruments.MFIS in shown(patient, D + dt.timedelta(days=7 * week + 6))
     assert due == (week % 4 == 0)
 
@@ -139,8 +141,32 @@ def test_mfis_every_four_weeks_PRO2(week, patient):
 @pytest.mark.parametrize("week", [*range(0, 14), 23, 24, 25, 36, 48])
 def test_pgic_at_weeks_4_8_12_PRO2(week, patient):
     first_dose(patient, D)
+    for earlier in (4, 8, 12, 24, 36):
+        if earlier < week:
+            answered(patient, instruments.PGIC, D + dt.timedelta(days=7 * earlier))
     due = instruments.PGIC in shown(patient, D + dt.timedelta(days=7 * week))
     assert due == (week in (4, 8, 12, 24, 36, 48))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("week", "due"), [(12, True), (13, True), (14, True), (15, False), (23, False)])
+def test_a_pgic_missed_in_its_week_is_asked_at_the_check_ins_of_the_next_two_weeks_PRO2(week, due, patient):
+    first_dose(patient, D)
+    for earlier in (4, 8):
+        answered(patient, instruments.PGIC, D + dt.timedelta(days=7 * earlier + 3))
+    assert (instruments.PGIC in shown(patient, D + dt.timedelta(days=7 * week + 2))) == due
+
+
+@pytest.mark.django_db
+def test_a_carried_module_answered_late_is_not_asked_again_and_week_0_is_not_carried_PRO2(patient):
+    has(patient, "multiple_sclerosis")
+    first_dose(patient, D)
+    week = lambda n, day=0: D + dt.timedelta(days=7 * n + day)  # noqa: E731
+    assert instruments.MFIS not in shown(patient, week(1))  # the missed week-0 baseline is not asked in week 1
+    assert instruments.MFIS in shown(patient, week(5, 1))  # week 4 missed: asked in week 5
+    answered(patient, instruments.MFIS, week(5, 1))
+    assert instruments.MFIS not in shown(patient, week(6))  # answered late: it counts for week 4
+    assert instruments.MFIS in shown(patient, week(8))
 
 
 @pytest.mark.django_db
