@@ -1,3 +1,5 @@
+import zoneinfo
+
 from django import forms
 from django.contrib import admin
 from django.utils import timezone
@@ -143,4 +145,4 @@ class InstrumentLicenceAdmin(ScopedAdmin):
 
     @admin.display(boolean=True, description="current today")
     def current(self, obj) -> bool:
-        return obj.is_current(timezone.localdate())
+        return obj.is_current(timezone.localdate(timezone=zoneinfo.ZoneInfo(obj.clinic.time_zone)))  # the clinic's day

@@ -2,7 +2,6 @@ import datetime as dt
 
 from django.contrib import admin
 from django.template.loader import render_to_string
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from ldnclinic.admin import CLINIC_ADMIN, NURSE, PRESCRIBER, PRESCRIBERS_ONLY, ScopedAdmin, ScopedInline
@@ -200,20 +199,25 @@ class TitrationPlanAdmin(ScopedAdmin):
         changelist = super().get_changelist_instance(request)
         plans = list(changelist.result_list)  # evaluates the page once; the list template reuses these rows
         if plans:
-            today = timezone.localdate()
-            patients = {plan.patient_id: plan.patient for plan in plans}
-            found = outcomes.patient_outcomes(
-                patients.values(), today=today, dates=content.treatment_dates_for(list(patients))
-            )
+            # "Today" is each patient's own date (week counts and review dates are in their days); one
+            # bulk read per time zone on the page, usually one.
+            by_day: dict[dt.date, dict] = {}
+            for plan in plans:
+                by_day.setdefault(patient_services.patient_today(plan.patient), {})[plan.patient_id] = plan.patient
+            dates = content.treatment_dates_for([plan.patient_id for plan in plans])
+            found, day_of = {}, {}
+            for today, patients in by_day.items():
+                found |= outcomes.patient_outcomes(patients.values(), today=today, dates=dates)
+                day_of |= dict.fromkeys(patients, today)
             for plan in plans:
                 plan._ldn_outcome = found[plan.patient_id]
-                plan._ldn_today = today
+                plan._ldn_today = day_of[plan.patient_id]
         return changelist
 
     @admin.display(description="response")
     def ldn_response(self, plan):
         outcome = getattr(plan, "_ldn_outcome", None)
-        today = getattr(plan, "_ldn_today", None) or timezone.localdate()
+        today = getattr(plan, "_ldn_today", None) or patient_services.patient_today(plan.patient)
         if outcome is None:  # a row not read through the changelist: read it on its own
             outcome = outcomes.patient_outcome(plan.patient, today=today)
         return response_column(outcome, today)
@@ -222,7 +226,7 @@ class TitrationPlanAdmin(ScopedAdmin):
     def response_to_ldn(self, plan):
         if plan is None or plan.pk is None:
             return "-"
-        today = timezone.localdate()
+        today = patient_services.patient_today(plan.patient)
         outcome = outcomes.patient_outcome(plan.patient, today=today)
         esr = lab_context.esr_context(
             selectors.esr_results_for([plan.patient])[plan.patient_id], first_dose=outcome.first_dose, today=today

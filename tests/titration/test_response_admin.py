@@ -2,12 +2,14 @@
 with EFF-1/EFF-2 wired from titration.rules) and the "response" column of the plan list, read in bulk."""
 
 import datetime as dt
+import zoneinfo
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from symptoms import outcomes
 from titration import content
 from titration.models import TitrationPlan
 
@@ -257,3 +259,30 @@ def test_treatment_dates_for_a_page_of_patients_RESP1_EFF1(clinic, django_assert
     }
     assert content.treatment_dates(d) is None and content.treatment_dates(b) == bulk[b.pk]
     assert TitrationPlan.objects.filter(patient=e).count() == 2
+
+
+def _zone_not_on_utcs_date() -> tuple[str, dt.date]:
+    """A real time zone whose date differs from UTC's right now (UTC+14 after 10:00 UTC, UTC-11 before)."""
+    now = timezone.now()
+    zone = "Pacific/Kiritimati" if now.hour >= 10 else "Pacific/Pago_Pago"
+    local = now.astimezone(zoneinfo.ZoneInfo(zone)).date()
+    assert local != now.date()
+    return zone, local
+
+
+def test_the_panel_and_column_read_today_in_the_patients_own_time_zone_EFF1(login, prescriber, patient, monkeypatch):
+    zone, local_today = _zone_not_on_utcs_date()
+    type(patient).objects.filter(pk=patient.pk).update(time_zone=zone)
+    plan = started_plan(patient, ago(30))
+    seen = []
+    real = outcomes.patient_outcomes
+
+    def spy(patients, *, today, dates=None):
+        seen.append(today)
+        return real(patients, today=today, dates=dates)
+
+    monkeypatch.setattr(outcomes, "patient_outcomes", spy)
+    client = login(prescriber)
+    assert change_page(client, plan).status_code == 200
+    assert changelist(client).status_code == 200
+    assert seen and set(seen) == {local_today}
