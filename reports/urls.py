@@ -6,5 +6,6 @@ app_name = "reports"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("summary/", views.summary_page, name="summary"),
     path("<slug:key>.csv", views.export_csv, name="export"),
 ]

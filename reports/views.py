@@ -1,4 +1,5 @@
-"""Reports for a clinic's staff: an index page and CSV exports. Reads only; every export is logged.
+"""Reports for a clinic's staff: an index page, the clinic report (counts only) and CSV exports. Reads only;
+every export and every clinic report is logged.
 
 Who may export: every active staff role of the clinic (prescriber, nurse, clinic admin). The role
 matrix (ldnclinic.admin, tests/test_roles.py) already lets each of them view every clinical record
@@ -8,6 +9,7 @@ logins, staff logins without an active membership and superusers without one are
 anonymous callers go to the login page, as everywhere in the admin.
 """
 
+import datetime as dt
 import functools
 import logging
 import re
@@ -25,7 +27,7 @@ from django.views.decorators.http import require_GET
 
 from ldnclinic.admin import CLINIC_ADMIN, NURSE, PRESCRIBER, user_roles
 
-from . import csvfile, selectors
+from . import csvfile, selectors, summary, summary_tables
 from .exports import EXPORTS, Export
 from .periods import InvalidPeriod, period
 
@@ -57,6 +59,65 @@ def _page(request: HttpRequest, template: str, context: dict, status: int = 200)
 def index(request: HttpRequest) -> HttpResponse:
     clinics = list(selectors.clinic_list(user=request.user))
     return _page(request, "reports/index.html", {"title": "Reports", "clinics": clinics, "exports": EXPORTS.values()})
+
+
+SUMMARY_TITLE = "Clinic report"
+
+
+def _today(clinics) -> dt.date:
+    """Today in the (first) clinic's time zone, as the export file names have it."""
+    return timezone.localdate(timezone=zoneinfo.ZoneInfo(clinics[0].time_zone)) if clinics else timezone.localdate()
+
+
+@never_cache
+@require_GET
+@export_access
+def summary_page(request: HttpRequest) -> HttpResponse:
+    """Cohort, outcome and safety counts for each of the user's clinics over a period: no names, no rows."""
+    try:
+        start, end = period(request.GET)
+    except InvalidPeriod as exc:
+        context = {
+            "title": "The dates are not valid",
+            "errors": exc.messages,
+            "export": {"title": SUMMARY_TITLE},
+            "back_url": reverse("reports:summary"),
+        }
+        return _page(request, "reports/bad_request.html", context, status=400)
+    clinics = list(selectors.clinic_list(user=request.user))
+    today = _today(clinics)
+    start, end = summary.report_period(start, end, today)
+    reports = summary.clinic_reports(user=request.user, clinics=clinics, start=start, end=end, today=today)
+    audit.info(
+        "report summary by user %s (id %s): clinics %s, from %s to %s",
+        request.user.get_username(),
+        request.user.pk,
+        ",".join(c.slug for c in clinics),
+        start or "-",
+        end,
+        extra={"report": "summary", "user_id": request.user.pk, "clinics": [c.slug for c in clinics]},
+    )
+    sections = [
+        {
+            "clinic": report.clinic,
+            "cohort": summary_tables.cohort_tables(report),
+            "outcomes": summary_tables.outcome_tables(report),
+            "safety": summary_tables.safety_tables(report),
+        }
+        for report in reports
+    ]
+    context = {
+        "title": SUMMARY_TITLE,
+        "start": start,
+        "end": end,
+        "as_of": min(end, today),
+        "today": today,
+        "default_days": summary.DEFAULT_DAYS,
+        "min_denominator": summary_tables.MIN_DENOMINATOR,
+        "reports": reports,
+        "sections": sections,
+    }
+    return _page(request, "reports/summary.html", context)
 
 
 def _filename(export: Export, slugs: list[str], today) -> str:
@@ -132,7 +193,7 @@ def export_csv(request: HttpRequest, key: str) -> HttpResponse:
             return _page(request, "reports/bad_request.html", context, status=400)
     clinics = list(selectors.clinic_list(user=request.user))
     slugs = [c.slug for c in clinics]
-    today = timezone.localdate(timezone=zoneinfo.ZoneInfo(clinics[0].time_zone)) if clinics else timezone.localdate()
+    today = _today(clinics)
     rows = export.rows(request.user, {c.pk: c.slug for c in clinics}, start, end)
     body = _Audited(rows, user=request.user, export=export, slugs=slugs, start=start, end=end)
     return csvfile.response(_filename(export, slugs, today), export.header, body)

@@ -37,6 +37,7 @@ ROUTES = {
     "portal-password-change-done": PATIENT,
     "reports:index": STAFF,
     "reports:export": STAFF,
+    "reports:summary": STAFF,
     "v1:token": PUBLIC,  # exchanges a password for a token; refuses bad credentials (test_api_plumbing)
     "v1:medication-check": API,
     "v1:patient-list": API,
