@@ -203,6 +203,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Write the coming days' reminder rows for every active patient (idempotent by key).
     "reminder-plan": {"task": "titration.reminder_plan_all", "schedule": timedelta(minutes=15)},
+    # EFF-1: a review task for each patient reaching 12 weeks on the maintenance dose (idempotent by key).
+    "efficacy-reviews": {"task": "titration.efficacy_reviews", "schedule": crontab(hour=3, minute=10)},
 }
 
 # --- API --------------------------------------------------------------------------------------

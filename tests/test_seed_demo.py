@@ -3,6 +3,7 @@
 import datetime as dt
 import io
 import re
+import zoneinfo
 from decimal import Decimal
 
 import pytest
@@ -217,6 +218,17 @@ class TestDemoContents:
         measured = LabResult.objects.exclude(test="UDS")
         assert not measured.filter(ref_low=None).exists()
         assert not measured.filter(ref_high=None).exists()
+
+    def test_the_demo_has_an_efficacy_review_task_for_each_patient_due_EFF1(self):
+        from titration import content, demo, rules
+
+        active = Patient.objects.filter(status="active", titration_plans__status="active").distinct()
+        dates = content.treatment_dates_for(active.values_list("pk", flat=True))
+        today = timezone.localdate(timezone=zoneinfo.ZoneInfo(demo.ZONE))  # the demo patients' own date
+        due = {pk for pk, d in dates.items() if rules.efficacy_review_due(d["maintenance_started"], today)}
+        assert due  # the demo has patients past 12 weeks on their maintenance dose
+        raised = set(ClinicianTask.objects.filter(kind="efficacy_review").values_list("patient_id", flat=True))
+        assert raised == due
 
     def test_the_demo_shows_a_liver_alert_and_a_positive_screen_LAB2(self):
         (alert,) = ClinicianTask.objects.filter(kind="lab_alert", status="open")

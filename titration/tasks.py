@@ -7,7 +7,7 @@ from django.conf import settings
 
 from patients.models import Patient
 
-from . import reminders
+from . import efficacy, reminders
 
 logger = logging.getLogger(__name__)
 
@@ -43,3 +43,9 @@ def reminder_plan_patient(patient_id: int) -> None:
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is not None:
         reminders.plan_patient(patient)
+
+
+@shared_task(name="titration.efficacy_reviews")
+def efficacy_reviews() -> int:
+    """Beat, daily: EFF-1 review tasks for patients reaching 12 weeks on the maintenance dose."""
+    return efficacy.raise_efficacy_reviews()

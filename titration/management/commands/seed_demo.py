@@ -35,7 +35,7 @@ from patients.models import (
 from symptoms import instruments
 from symptoms.models import Severity, SideEffect, SideEffectReport, SymptomCheckIn
 from symptoms.services import instrument_score_store, score_module
-from titration import demo
+from titration import demo, efficacy
 from titration.demo import DREAMS, HEADACHE, INSOMNIA, MEDS, SPECS
 from titration.models import (
     CompoundedPrescription,
@@ -140,6 +140,7 @@ def seed(*, password: str, today: dt.date, rng: random.Random) -> Clinic:
         plan, steps, end = _plan(patient, spec, protocol, template, today, rng, prescriber, rng.choice(pharmacies))
         _background(patient, spec, plan.start_date, today, rng)
         _checkins(patient, spec, plan.start_date, end, steps, rng)
+    efficacy.raise_efficacy_reviews()  # what beat's first nightly run would raise (EFF-1)
     return clinic
 
 

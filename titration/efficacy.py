@@ -1,0 +1,62 @@
+"""EFF-1 as a clinician task: when a patient reaches 12 weeks on the maintenance dose, a review task is
+raised once for that run on the dose, carrying EFF-2's verdict (a responder, not a responder: consider
+discontinuation or another dose, or status unknown: review). Beat runs it daily; it is idempotent by
+key, so a task a clinician has closed is not raised again for the same run.
+"""
+
+import datetime as dt
+
+from django.db import transaction
+
+from patients.flag_models import ClinicianTask, TaskKind
+from patients.models import PatientStatus
+from patients.services import patient_today
+from symptoms import outcomes
+
+from . import content, rules
+from .models import PlanStatus, TitrationPlan
+
+
+def review_detail(outcome: outcomes.PatientOutcome, today: dt.date) -> str:
+    started = outcome.maintenance_started
+    weeks = (today - started).days // 7
+    flag = rules.efficacy_flag(started, today, outcome.responder)
+    verdict = flag.text if flag is not None else f"a responder after {weeks} weeks on the maintenance dose (EFF-2)"
+    since = f"{weeks} weeks on the maintenance dose since {started.isoformat()} (EFF-1)"
+    return f"{since}. Pain: {outcome.summary}. {verdict}."
+
+
+def raise_efficacy_reviews() -> int:
+    """Raise the EFF-1 review for every active patient 12 weeks or more into their current run on the
+    maintenance dose. Returns how many tasks it created. A fixed number of queries for the outcomes
+    (read in bulk for the patients who are due), plus one per task."""
+    plans = TitrationPlan.objects.filter(
+        status=PlanStatus.ACTIVE, patient__status=PatientStatus.ACTIVE, patient__deleted_at__isnull=True
+    ).select_related("patient")
+    patients = {plan.patient_id: plan.patient for plan in plans}
+    dates = content.treatment_dates_for(list(patients))
+    due: dict[dt.date, dict] = {}
+    for patient_id, patient in patients.items():
+        today = patient_today(patient)
+        if rules.efficacy_review_due(dates[patient_id]["maintenance_started"], today):
+            due.setdefault(today, {})[patient_id] = patient
+    created = 0
+    for today, group in due.items():
+        found = outcomes.patient_outcomes(group.values(), today=today, dates=dates)
+        for patient_id, patient in group.items():
+            outcome = found[patient_id]
+            started = outcome.maintenance_started
+            with transaction.atomic():
+                _, new = ClinicianTask.objects.get_or_create(
+                    key=f"eff1:{patient_id}:{started.isoformat()}",
+                    defaults={
+                        "clinic_id": patient.clinic_id,
+                        "patient": patient,
+                        "kind": TaskKind.EFFICACY_REVIEW,
+                        "title": f"Efficacy review: 12 weeks on the maintenance dose since {started} (EFF-1)",
+                        "detail": review_detail(outcome, today),
+                        "due_on": started + dt.timedelta(days=rules.EFFICACY_REVIEW_DAYS),
+                    },
+                )
+            created += new
+    return created
