@@ -66,6 +66,28 @@ class MedicationInline(ScopedInline):
     fields = ["name", "dose", "route", "release", "start_date", "last_dose_date", "source"]
 
 
+class LabInline(ScopedInline):
+    """The patient's labs on their page, newest first, read-only: each row's "Change" link and the page's
+    "Add a lab result" button open the lab form, where saving runs LAB-2 and the screen (signals)."""
+
+    model = LabResult
+    fields = readonly_fields = ["test_shown", "result_shown", "reference_range", "collected_at", "lab_source"]
+    ordering = ["-collected_at"]
+    can_delete = False
+    verbose_name_plural = "lab results (LAB-1, LAB-2, urine drug screen)"
+
+    def has_add_permission(self, request, obj=None):
+        return False  # added through the lab form (the button above), which checks each kind of test
+
+    @admin.display(description="test")
+    def test_shown(self, obj: LabResult) -> str:
+        return obj.test_name or obj.get_test_display()
+
+    @admin.display(description="result")
+    def result_shown(self, obj: LabResult) -> str:
+        return obj.get_result_display() if obj.test == LabTest.UDS else f"{obj.value.normalize():f} {obj.unit}"
+
+
 @admin.register(Patient)
 class PatientAdmin(ScopedAdmin):
     # symptoms adds "Invite to patient portal" to ``actions`` at start-up (symptoms/account_admin.py; patients
@@ -74,7 +96,7 @@ class PatientAdmin(ScopedAdmin):
     list_filter = ["status", "conditions__condition", "dose_time"]
     search_fields = ["mrn", "last_name", "first_name", "email"]
     list_select_related = ["clinic"]
-    inlines = [OpenFlagInline, ConditionInline, MedicationInline]
+    inlines = [OpenFlagInline, ConditionInline, MedicationInline, LabInline]
     fieldsets = [
         (None, {"fields": ["clinic", "mrn", "first_name", "last_name", "date_of_birth", "sex"]}),
         ("Contact", {"fields": ["email", "mobile", "time_zone", "dose_time"]}),

@@ -343,9 +343,8 @@ class LabResult(ClinicOwned, SoftDeletable):
     def reference_range(self) -> str:
         if self.ref_low is None and self.ref_high is None:
             return ""
-        return (
-            f"{self.ref_low if self.ref_low is not None else ''}–{self.ref_high if self.ref_high is not None else ''}"
-        )
+        low, high = (f"{v.normalize():f}" if v is not None else "" for v in (self.ref_low, self.ref_high))
+        return f"{low}–{high}"
 
 
 from .flag_models import ClinicianTask, ConflictFlag, SafetyGateEvent  # noqa: E402, F401 - models of this app, kept in their own file

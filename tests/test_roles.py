@@ -98,7 +98,7 @@ def _patient_post(clinic, **extra) -> dict:
         "status": "screening",
         "_save": "Save",
     }
-    for prefix in ("conditions", "medications"):
+    for prefix in ("conditions", "medications", "lab_results"):
         data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
     return {**data, **extra}
 

@@ -375,3 +375,19 @@ def test_another_clinics_prescriber_cannot_see_or_close_the_review_LAB2(client, 
     client.post(url, close_form(task, "not mine"))
     task.refresh_from_db()
     assert task.status == "open"
+
+
+def test_the_patients_page_lists_their_labs_and_links_to_add_one_LAB2(client, prescriber, patient):
+    liver(patient, "30", test="AST", days_ago=20)
+    liver(patient, "420", days_ago=1)
+    screen(patient, "negative")
+    client.force_login(prescriber)
+    page = client.get(reverse("admin:patients_patient_change", args=[patient.pk]))
+    rows = page.context["inline_admin_formsets"][-1].formset.forms
+    assert [form.instance.test for form in rows] == ["UDS", "ALT", "AST"]  # newest first
+    html = page.content.decode()
+    assert "420 U/L" in html and "Negative" in html and "0–40" in html
+    add = f"{reverse('admin:patients_labresult_add')}?patient={patient.pk}"
+    assert f'href="{add}"' in html
+    form = client.get(add).context["adminform"].form
+    assert form.initial["patient"] == str(patient.pk)
