@@ -4,6 +4,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 MINIMUM_WASHOUT_DAYS = 7  # OPI-W2: a prescriber may shorten to this, never below
+DEPOT = "depot or implant: no automatic date; a prescriber must clear it manually (OPI-W1)"
+UNIDENTIFIED = (
+    "which opioid, and so its washout and last dose, is not known: no automatic date. Ask the patient and "
+    "record the medicine, or a prescriber clears this manually (OPI-W1)"
+)
 
 
 class WashoutError(ValueError):
@@ -27,13 +32,16 @@ def earliest_safe_start(
     washout_days: int | None,
     shortened_to: int | None = None,
     shortened_reason: str = "",
+    washout_group: str = "depot",
 ) -> Washout:
     """OPI-W1: last dose + the slowest ingredient's washout. OPI-W2: a prescriber may shorten to >= 7 days.
 
-    A depot (washout_days None) or an unknown last dose gives no date, and says why.
+    No washout (washout_days None) or an unknown last dose gives no date, and says why: a depot or
+    implant (washout group "depot"), or an opioid not identified (no group: a positive urine drug
+    screen names no medicine).
     """
     if washout_days is None:
-        return Washout(None, None, "depot or implant: no automatic date; a prescriber must clear it manually (OPI-W1)")
+        return Washout(None, None, DEPOT if washout_group == "depot" else UNIDENTIFIED)
     if shortened_to is not None:
         if shortened_to < MINIMUM_WASHOUT_DAYS:
             raise WashoutError(f"A washout cannot be shorter than {MINIMUM_WASHOUT_DAYS} days (OPI-W2).")

@@ -33,10 +33,6 @@ from .models import MedicationSource, MedicationStatement, Patient, PatientStatu
 logger = logging.getLogger(__name__)
 
 RELEASE_HINTS = {"ER": "ER", "patch": "patch", "depot": "depot"}
-SCREEN_NOTE = (
-    "positive urine drug screen: which opioid, and when it was last taken, are not known; no automatic date. "
-    "Ask the patient, record the medicine, and a prescriber clears this (OPI-W1)"
-)
 ROUTE_HINTS = {Route.TRANSDERMAL: "patch"}
 
 
@@ -85,6 +81,7 @@ def _washout(flag: ConflictFlag) -> rules.Washout:
         washout_days=flag.washout_days,
         shortened_to=flag.shortened_washout_days,
         shortened_reason=flag.shortened_reason or "",
+        washout_group=flag.washout_group,
     )
 
 
@@ -154,7 +151,6 @@ def _upsert_flag(medication, kind: str, result: opioids.MatchResult, now) -> Con
     except IntegrityError:  # another worker inserted it between our lookup and insert
         created = False
     flag = ConflictFlag.objects.select_for_update().get(medication=medication, kind=kind)
-    flag.medication = medication  # the caller's instance: no query to read its source
     if created:
         return flag
     if flag.status == FlagStatus.ACKNOWLEDGED and flag.last_dose_date != medication.last_dose_date:
@@ -193,8 +189,6 @@ def _apply_dates_and_expiry(flag: ConflictFlag, today: dt.date, now: dt.datetime
         washout = _washout(flag)
         flag.earliest_safe_start = washout.earliest_start
         flag.earliest_start_note = washout.reason[:300]
-        if not flag.washout_group and flag.medication.source == MedicationSource.LAB:
-            flag.earliest_start_note = SCREEN_NOTE
         if flag.status != FlagStatus.RESOLVED and washout.elapsed(today):
             _resolve(flag, f"washout complete on {washout.earliest_start:%Y-%m-%d}: {washout.reason}", now)
         elif flag.status != FlagStatus.RESOLVED and _on_ldn(flag.patient):

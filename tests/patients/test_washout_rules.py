@@ -21,6 +21,13 @@ def test_earliest_start_is_last_dose_plus_washout_OPI_W1(washout_days, expected)
     assert washout.elapsed(expected)
 
 
+def test_an_unidentified_opioid_gives_no_date_and_says_to_identify_it_OPI_W1():
+    washout = earliest_safe_start(last_dose=None, washout_days=None, washout_group="")
+    assert washout.earliest_start is None and washout.days is None
+    assert "which opioid" in washout.reason and "depot" not in washout.reason and "manually" in washout.reason
+    assert not washout.elapsed(date(2030, 1, 1))
+
+
 def test_depot_gives_no_date_and_needs_a_prescriber_OPI_W1():
     washout = earliest_safe_start(last_dose=LAST, washout_days=None)
     assert washout.earliest_start is None
