@@ -89,15 +89,19 @@ def screen_evaluate(*, result: LabResult) -> MedicationStatement | None:
     if result.test != LabTest.UDS:
         return None
     name = f"Opioid on urine drug screen {result.collected_at:%Y-%m-%d} #{result.pk}: verify"
-    entry = MedicationStatement.all_objects.filter(patient=result.patient, source=MedicationSource.LAB, name=name)
-    entry = entry.first()
-    wanted = result.result == ScreenResult.POSITIVE and result.deleted_at is None
-    if wanted and entry is None:
+    # Found by the result's id, not the whole name: a corrected collection date renames the entry.
+    entry = MedicationStatement.all_objects.filter(
+        patient=result.patient, source=MedicationSource.LAB, name__endswith=f" #{result.pk}: verify"
+    ).first()
+    if result.result != ScreenResult.POSITIVE or result.deleted_at is not None:
+        if entry is not None and entry.deleted_at is None:
+            entry.delete()  # soft: the flag resolves with "medication archived from the list"
+        return entry
+    if entry is None:
         return MedicationStatement.objects.create(
             clinic_id=result.clinic_id, patient=result.patient, source=MedicationSource.LAB, name=name
         )
-    if wanted and entry.deleted_at is not None:
-        entry.restore()
-    if not wanted and entry is not None and entry.deleted_at is None:
-        entry.delete()  # soft: the flag resolves with "medication archived from the list"
+    if entry.deleted_at is not None or entry.name != name:
+        entry.name, entry.deleted_at = name, None
+        entry.save()  # the conflict engine runs again: the flag reopens, or follows the new name
     return entry

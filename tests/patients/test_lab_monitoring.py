@@ -277,6 +277,17 @@ def test_a_screen_corrected_to_negative_resolves_its_conflict_and_keeps_the_hist
     assert flag.status == "open"
 
 
+def test_correcting_a_positive_screens_date_keeps_one_entry_and_one_conflict(clinic):
+    patient = f.PatientFactory(clinic=clinic, status="screening")
+    result = screen(patient, "positive")
+    result.collected_at -= dt.timedelta(days=2)
+    result.save()
+    (entry,) = patient.medications.model.all_objects.filter(patient=patient, source="lab")
+    assert entry.deleted_at is None and f"{result.collected_at:%Y-%m-%d}" in entry.name
+    (flag,) = conflicts(patient).filter(status="open")
+    assert flag.medication_id == entry.pk
+
+
 def test_a_screen_has_a_result_and_a_measured_test_has_a_value(clinic):
     patient = f.PatientFactory(clinic=clinic)
     bad = [
