@@ -66,12 +66,17 @@ class MedicationInline(ScopedInline):
     fields = ["name", "dose", "route", "release", "start_date", "last_dose_date", "source"]
 
 
+@admin.display(description="result")
+def lab_result(obj: LabResult) -> str:
+    return obj.shown_result
+
+
 class LabInline(ScopedInline):
     """The patient's labs on their page, newest first, read-only: each row's "Change" link and the page's
     "Add a lab result" button open the lab form, where saving runs LAB-2 and the screen (signals)."""
 
     model = LabResult
-    fields = readonly_fields = ["test_shown", "result_shown", "reference_range", "collected_at", "lab_source"]
+    fields = readonly_fields = ["test_shown", lab_result, "reference_range", "collected_at", "lab_source"]
     ordering = ["-collected_at"]
     can_delete = False
     verbose_name_plural = "lab results (LAB-1, LAB-2, urine drug screen)"
@@ -82,10 +87,6 @@ class LabInline(ScopedInline):
     @admin.display(description="test")
     def test_shown(self, obj: LabResult) -> str:
         return obj.test_name or obj.get_test_display()
-
-    @admin.display(description="result")
-    def result_shown(self, obj: LabResult) -> str:
-        return obj.get_result_display() if obj.test == LabTest.UDS else f"{obj.value.normalize():f} {obj.unit}"
 
 
 @admin.register(Patient)
@@ -162,7 +163,7 @@ def announce_labs(request, patient: Patient) -> None:
 
 @admin.register(LabResult)
 class LabResultAdmin(ScopedAdmin):
-    list_display = ["patient", "test", "shown_result", "reference_range", "collected_at"]
+    list_display = ["patient", "test", lab_result, "reference_range", "collected_at"]
     list_filter = ["test"]
     list_select_related = ["patient"]
     fields = [
@@ -177,10 +178,6 @@ class LabResultAdmin(ScopedAdmin):
         "collected_at",
         "lab_source",
     ]
-
-    @admin.display(description="Result")
-    def shown_result(self, obj: LabResult) -> str:
-        return obj.get_result_display() if obj.test == LabTest.UDS else f"{obj.value} {obj.unit}"
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)  # saving runs LAB-2 and the screen (patients.signals)

@@ -320,24 +320,28 @@ class LabResult(ClinicOwned, SoftDeletable):
         return f"{self.test_name or self.test} {self.value} {self.unit}"
 
     def clean(self) -> None:
+        errors = {}
         if self.test == LabTest.UDS:
-            errors = {}
             if not self.result:
                 errors["result"] = "Record the urine drug screen as positive or negative."
             if self.value is not None:
                 errors["value"] = "A urine drug screen has a result, not a value."
-            if errors:
-                raise ValidationError(errors)
         else:
-            errors = {}
             if self.value is None:
                 errors["value"] = "Enter the measured value."
             if not self.unit.strip():
                 errors["unit"] = "Enter the unit the lab reports (U/L, mm/h, mg/L)."
             if self.result:
                 errors["result"] = "Only a urine drug screen has a positive or negative result."
-            if errors:
-                raise ValidationError(errors)
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def shown_result(self) -> str:
+        """ "420 U/L", or a screen's "Positive"."""
+        if self.test == LabTest.UDS:
+            return self.get_result_display()
+        return f"{self.value.normalize():f} {self.unit}"
 
     @property
     def reference_range(self) -> str:
