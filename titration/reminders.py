@@ -292,9 +292,7 @@ def deliver(reminder: Reminder, now: dt.datetime, *, outbox: messaging.Outbox | 
 @dataclass(frozen=True)
 class _Ready:
     reminder: Reminder
-    outgoing: messaging.Outgoing
-    subject: str
-    body: str
+    outgoing: messaging.Outgoing  # what is sent, and what the row records as sent
 
 
 def deliver_group(reminders: list[Reminder], now: dt.datetime, *, outbox: messaging.Outbox | None = None) -> int:
@@ -320,7 +318,7 @@ def deliver_group(reminders: list[Reminder], now: dt.datetime, *, outbox: messag
         subject, body = message
         to = patient.email if reminder.channel == Channel.EMAIL else patient.mobile
         outgoing = messaging.Outgoing(to=to, subject=subject, body=body, key=reminder.idempotency_key)
-        ready.append(_Ready(reminder, outgoing, subject, body))
+        ready.append(_Ready(reminder, outgoing))
     if not ready:
         return 0
 
@@ -363,7 +361,8 @@ def _mark_sent(ready: list[_Ready]) -> set[int]:
     marked = set()
     with transaction.atomic():
         for item in ready:
-            fields = {"sent_at": now, "subject": item.subject[:200], "body": item.body, "last_error": ""}
+            sent = item.outgoing
+            fields = {"sent_at": now, "subject": sent.subject[:200], "body": sent.body, "last_error": ""}
             if _finish(item.reminder, ReminderStatus.SENT, **fields):
                 marked.add(item.reminder.pk)
     return marked
@@ -381,7 +380,7 @@ def _mark_sent_in_one_statement(connection, ready: list[_Ready], now: dt.datetim
     rows = []
     for item in ready:
         r = item.reminder
-        rows += [r.pk, adapt(r.claimed_at), r.attempts, item.subject[:200], item.body]
+        rows += [r.pk, adapt(r.claimed_at), r.attempts, item.outgoing.subject[:200], item.outgoing.body]
     # The VALUES columns are column1..column5 in PostgreSQL and SQLite alike, so the reminder's own
     # column names need no table prefix. Names come from the model; every value is a parameter.
     sql = (
