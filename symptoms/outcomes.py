@@ -27,6 +27,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from patients.models import PatientCondition
+from patients.services import patient_today
 
 from . import hooks, instruments, rules
 from .instrument_models import InstrumentScore
@@ -155,6 +156,21 @@ def _signed_change(change: rules.Response) -> str:
 
 
 # --- reading --------------------------------------------------------------------------------------------------
+
+
+def outcomes_on_own_dates(
+    patients: Iterable, *, dates: Mapping[int, Mapping]
+) -> dict[int, tuple[PatientOutcome, dt.date]]:
+    """{patient id: (outcome, date)}, each read on the patient's own local date (week counts and review
+    dates are in their days): ``patient_outcomes`` once per distinct date, usually once."""
+    by_day: dict[dt.date, list] = {}
+    for patient in patients:
+        by_day.setdefault(patient_today(patient), []).append(patient)
+    found = {}
+    for today, group in by_day.items():
+        for patient_id, outcome in patient_outcomes(group, today=today, dates=dates).items():
+            found[patient_id] = (outcome, today)
+    return found
 
 
 def patient_outcome(patient, *, today: dt.date, dates: Mapping | None = None) -> PatientOutcome:

@@ -199,19 +199,11 @@ class TitrationPlanAdmin(ScopedAdmin):
         changelist = super().get_changelist_instance(request)
         plans = list(changelist.result_list)  # evaluates the page once; the list template reuses these rows
         if plans:
-            # "Today" is each patient's own date (week counts and review dates are in their days); one
-            # bulk read per time zone on the page, usually one.
-            by_day: dict[dt.date, dict] = {}
+            patients = {plan.patient_id: plan.patient for plan in plans}
+            dates = content.treatment_dates_for(list(patients))
+            found = outcomes.outcomes_on_own_dates(patients.values(), dates=dates)
             for plan in plans:
-                by_day.setdefault(patient_services.patient_today(plan.patient), {})[plan.patient_id] = plan.patient
-            dates = content.treatment_dates_for([plan.patient_id for plan in plans])
-            found, day_of = {}, {}
-            for today, patients in by_day.items():
-                found |= outcomes.patient_outcomes(patients.values(), today=today, dates=dates)
-                day_of |= dict.fromkeys(patients, today)
-            for plan in plans:
-                plan._ldn_outcome = found[plan.patient_id]
-                plan._ldn_today = day_of[plan.patient_id]
+                plan._ldn_outcome, plan._ldn_today = found[plan.patient_id]
         return changelist
 
     @admin.display(description="response")

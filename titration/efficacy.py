@@ -35,28 +35,23 @@ def raise_efficacy_reviews() -> int:
     ).select_related("patient")
     patients = {plan.patient_id: plan.patient for plan in plans}
     dates = content.treatment_dates_for(list(patients))
-    due: dict[dt.date, dict] = {}
-    for patient_id, patient in patients.items():
-        today = patient_today(patient)
-        if rules.efficacy_review_due(dates[patient_id]["maintenance_started"], today):
-            due.setdefault(today, {})[patient_id] = patient
+    due = [
+        p for pk, p in patients.items() if rules.efficacy_review_due(dates[pk]["maintenance_started"], patient_today(p))
+    ]
     created = 0
-    for today, group in due.items():
-        found = outcomes.patient_outcomes(group.values(), today=today, dates=dates)
-        for patient_id, patient in group.items():
-            outcome = found[patient_id]
-            started = outcome.maintenance_started
-            with transaction.atomic():
-                _, new = ClinicianTask.objects.get_or_create(
-                    key=f"eff1:{patient_id}:{started.isoformat()}",
-                    defaults={
-                        "clinic_id": patient.clinic_id,
-                        "patient": patient,
-                        "kind": TaskKind.EFFICACY_REVIEW,
-                        "title": f"Efficacy review: 12 weeks on the maintenance dose since {started} (EFF-1)",
-                        "detail": review_detail(outcome, today),
-                        "due_on": started + dt.timedelta(days=rules.EFFICACY_REVIEW_DAYS),
-                    },
-                )
-            created += new
+    for patient_id, (outcome, today) in outcomes.outcomes_on_own_dates(due, dates=dates).items():
+        patient, started = patients[patient_id], outcome.maintenance_started
+        with transaction.atomic():
+            _, new = ClinicianTask.objects.get_or_create(
+                key=f"eff1:{patient_id}:{started.isoformat()}",
+                defaults={
+                    "clinic_id": patient.clinic_id,
+                    "patient": patient,
+                    "kind": TaskKind.EFFICACY_REVIEW,
+                    "title": f"Efficacy review: 12 weeks on the maintenance dose since {started} (EFF-1)",
+                    "detail": review_detail(outcome, today),
+                    "due_on": started + dt.timedelta(days=rules.EFFICACY_REVIEW_DAYS),
+                },
+            )
+        created += new
     return created
