@@ -22,6 +22,11 @@ class Window:
     count: int
     retry_after: int  # seconds until the window ends
 
+    @property
+    def retry_minutes(self) -> int:
+        """Whole minutes until the window ends, rounded up: what a person is told to wait."""
+        return -(-self.retry_after // 60)
+
 
 def hit(scope: str, key: str, *, limit: int, seconds: int) -> Window:
     """Count one event for ``key`` in ``scope``; allowed while the window's count is at most ``limit``.

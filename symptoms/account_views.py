@@ -33,8 +33,12 @@ logger = logging.getLogger(__name__)
 FEED_LINK_SESSION_KEY = "ldn_calendar_feed_token"
 
 
+def _normal_email(address: str) -> str:
+    return unicodedata.normalize("NFKC", address).casefold()
+
+
 def _same_email(a: str, b: str) -> bool:
-    return unicodedata.normalize("NFKC", a).casefold() == unicodedata.normalize("NFKC", b).casefold()
+    return _normal_email(a) == _normal_email(b)
 
 
 class PatientPasswordResetForm(auth_forms.PasswordResetForm):
@@ -65,13 +69,14 @@ class PasswordResetView(auth_views.PasswordResetView):
         client = get_client_ip_address(self.request) or "unknown"
         by_client = throttle.hit("reset-client", client, limit=settings.PASSWORD_RESETS_PER_CLIENT, seconds=3600)
         if not by_client.allowed:
-            context = {"title": "Too many requests", "minutes": -(-by_client.retry_after // 60)}
+            context = {"title": "Too many requests", "minutes": by_client.retry_minutes}
             response = render(self.request, "symptoms/password_reset_throttled.html", context, status=429)
             response["Retry-After"] = str(by_client.retry_after)
             return response
-        address = unicodedata.normalize("NFKC", form.cleaned_data["email"]).casefold()
         limit = settings.PASSWORD_RESETS_PER_ADDRESS
-        if not throttle.hit("reset-address", address, limit=limit, seconds=3600).allowed:
+        if not throttle.hit(
+            "reset-address", _normal_email(form.cleaned_data["email"]), limit=limit, seconds=3600
+        ).allowed:
             logger.warning("password reset email not sent: over %s an hour for one address", limit)
             return HttpResponseRedirect(self.get_success_url())
         return super().form_valid(form)

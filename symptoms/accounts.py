@@ -155,7 +155,7 @@ def patient_account_invite(*, actor, patient: Patient) -> Invitation:
             )
         sent = throttle.hit("portal-invite", str(patient.pk), limit=settings.PORTAL_INVITES_PER_HOUR, seconds=3600)
         if not sent.allowed:  # a button pressed again and again must not flood the patient's inbox
-            minutes = -(-sent.retry_after // 60)
+            minutes = sent.retry_minutes
             raise InviteRefused(
                 f"{patient} has been sent {settings.PORTAL_INVITES_PER_HOUR} invitations in the last hour. "
                 f"Try again in {minutes} minute{'s' if minutes != 1 else ''}; the latest link still works."

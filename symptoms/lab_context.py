@@ -17,15 +17,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from .rules import MINUS, number
+
 BASELINE_MAX_DAYS_BEFORE = 30  # domain.md 5: "baseline (<= 30 d before start)"
 WEEK_12_FROM_DAY, WEEK_12_TO_DAY = 70, 98  # days after the first dose: week 12 +/- 2 weeks
-MINUS = "\u2212"  # a real minus sign, as in symptoms.outcomes
-
-
-def number(value: Decimal) -> str:
-    """A Decimal without trailing zeros and never in exponent form: 32.000 -> "32", 7.50 -> "7.5"."""
-    text = format(value.normalize(), "f")
-    return "0" if text in {"-0", "0"} else text
 
 
 def _amount(value: Decimal, unit: str) -> str:

@@ -35,13 +35,7 @@ from .models import NRS_FIELDS, SymptomCheckIn
 
 ITEM_LABELS = {"pain": "Pain", "fatigue": "Fatigue", "sleep_quality": "Sleep quality", "mood": "Mood"}
 PROVISIONAL, EVALUATED = "provisional", "evaluated"
-MINUS = "\u2212"  # a real minus sign, as clinicians write a fall: −35%
-
-
-def number(value: Decimal) -> str:
-    """A Decimal without trailing zeros and never in exponent form: 2.50 -> "2.5", 30.0 -> "30"."""
-    text = format(value.normalize(), "f")
-    return "0" if text in {"-0", "0"} else text
+MINUS, number = rules.MINUS, rules.number  # as the pages and reports print them
 
 
 @dataclass(frozen=True)

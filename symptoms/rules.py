@@ -29,6 +29,15 @@ MFIS_IMPORTANT_DROP = 4  # RESP-6 [S25]
 PGIC_RESPONDER_MAX = 2  # RESP-7 [S18]
 
 
+MINUS = "\u2212"  # a real minus sign, as clinicians write a fall: −35%
+
+
+def number(value: Decimal) -> str:
+    """A Decimal without trailing zeros and never in exponent form: 2.50 -> "2.5", 30.0 -> "30"."""
+    text = format(value.normalize(), "f")
+    return "0" if text in {"-0", "0"} else text
+
+
 def truncate(value: Fraction, places: str) -> Decimal:
     """An exact Fraction as a Decimal cut toward zero at ``places`` ("0.1", "0.01")."""
     exact = Decimal(value.numerator) / Decimal(value.denominator)
