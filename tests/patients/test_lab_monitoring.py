@@ -15,6 +15,7 @@ from patients.flag_models import ClinicianTask, ConflictFlag
 from patients.lab_rules import ALERT, BLOCK, OK, LiverResult, liver_check, liver_finding
 from patients.models import LabResult
 from tests import factories as f
+from tests.test_privacy import assert_not_found, assert_redirected_to_login
 from tests.titration.test_reminders import active_patient, send_due, titrating
 from titration import content, services
 from titration.services import StepUpNotAllowed
@@ -382,7 +383,7 @@ def test_another_clinics_prescriber_cannot_see_or_close_the_review_LAB2(client, 
     (task,) = tasks(patient, "lab_review")
     client.force_login(other_prescriber)
     url = reverse("admin:patients_cliniciantask_change", args=[task.pk])
-    assert client.get(url).status_code in (302, 404)
+    assert_not_found(client.get(url))
     client.post(url, close_form(task, "not mine"))
     task.refresh_from_db()
     assert task.status == "open"
@@ -402,3 +403,19 @@ def test_the_patients_page_lists_their_labs_and_links_to_add_one_LAB2(client, pr
     assert f'href="{add}"' in html
     form = client.get(add).context["adminform"].form
     assert form.initial["patient"] == str(patient.pk)
+
+
+def test_the_add_a_lab_link_for_another_clinics_patient_shows_and_takes_nothing(
+    client, other_prescriber, patient, patient_user
+):
+    add = f"{reverse('admin:patients_labresult_add')}?patient={patient.pk}"
+    client.force_login(other_prescriber)
+    page = client.get(add)
+    form = page.context["adminform"].form
+    assert patient.pk not in {p.pk for p in form.fields["patient"].queryset}
+    assert patient.last_name not in page.content.decode() and patient.mrn not in page.content.decode()
+    posted = client.post(add, lab_form(patient, value="900", unit="U/L", ref_high="40"))
+    assert posted.status_code == 200 and "patient" in posted.context["adminform"].form.errors
+    assert not LabResult.all_objects.filter(patient=patient).exists() and not tasks(patient).exists()
+    client.force_login(patient_user)  # a patient login: the staff pages are not theirs
+    assert_redirected_to_login(client.get(add))
