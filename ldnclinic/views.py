@@ -4,11 +4,15 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
 
+from . import scoping
 from .tasks import HEARTBEAT_CACHE_KEY
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("admin:index")
+    """Patients to their page; everyone else to the clinic worklist (which asks staff to log in)."""
+    if scoping.patient_id_of(request.user) is not None:
+        return redirect("portal-home")
+    return redirect("clinic:worklist")
 
 
 @never_cache
