@@ -12,7 +12,7 @@ pages. History pages show old versions and never save one.
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpResponseNotAllowed
@@ -207,7 +207,15 @@ class ScopedAdmin(RoleScopedMixin, SimpleHistoryAdmin):
         self._ensure_visible(request, object_id)
         if request.method not in READ_METHODS:
             return HttpResponseNotAllowed(READ_METHODS)
+        # Shown as text, as a read-only change page is: no inputs that look editable.
+        request._ldn_version_fields = flatten_fieldsets(
+            self.get_fieldsets(request, self.get_object(request, object_id))
+        )
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields + [f for f in getattr(request, "_ldn_version_fields", ()) if f not in fields]
 
     def has_view_history_permission(self, request, obj=None) -> bool:
         return self.has_view_permission(request, obj)

@@ -91,7 +91,10 @@ class ConstraintErrorsBesideFields:
     constraint_fields: ClassVar[dict[str, str]] = {}
 
     def validate_constraints(self, exclude=None):
-        exclude = set(exclude or ())
+        # A form never has ``deleted_at`` (the app sets it), which made Django skip every "unique among
+        # live rows" constraint in forms and the database refuse the save instead (a 500). The row's own
+        # value is the right one to check with.
+        exclude = set(exclude or ()) - {"deleted_at"}
         using = router.db_for_write(type(self), instance=self)
         errors: dict = {}
         for model_class, constraints in self.get_constraints():

@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.forms.models import BaseInlineFormSet
 
 from ldnclinic import scoping
 from ldnclinic.admin import CLINIC_ADMIN, ReadOnlyInline, ScopedAdmin, ScopedInline
@@ -56,8 +58,26 @@ class MembershipAdmin(ScopedAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class ConditionFormSet(BaseInlineFormSet):
+    """One row per condition: each row is checked against the record (patient_condition_once), and here
+    against the other rows of the same save, which the database would refuse with no message."""
+
+    def clean(self):
+        super().clean()
+        seen = set()
+        for form in self.forms:
+            condition = (getattr(form, "cleaned_data", None) or {}).get("condition")
+            if not condition or self._should_delete_form(form):
+                continue
+            if condition in seen:
+                label = dict(form.fields["condition"].choices).get(condition, condition)
+                raise ValidationError(f"{label} is listed twice: keep one row.")
+            seen.add(condition)
+
+
 class ConditionInline(ScopedInline):
     model = PatientCondition
+    formset = ConditionFormSet
     fields = ["condition", "diagnosed_on", "notes"]
 
 

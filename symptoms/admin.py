@@ -119,7 +119,8 @@ class InstrumentLicenceAdmin(ScopedAdmin):
         return [(None, {"fields": fields, "description": LICENCE_HELP})]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["clinic", "recorded_by"] if obj is not None else []
+        fields = list(super().get_readonly_fields(request, obj))  # all of them on a history page
+        return [*fields, "clinic", "recorded_by"] if obj is not None else fields
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
