@@ -298,9 +298,13 @@ def _edit_context(patient: Patient) -> dict:
     live_flags = Prefetch(
         "conflict_flags", queryset=ConflictFlag.objects.exclude(status=FlagStatus.RESOLVED), to_attr="live_flags"
     )
-    medications = MedicationStatement.objects.filter(patient=patient).prefetch_related(live_flags).order_by("name")
+    medications = list(
+        MedicationStatement.objects.filter(patient=patient).prefetch_related(live_flags).order_by("name")
+    )
+    for medication in medications:  # archiving one clears an opioid conflict: a prescriber's call
+        medication.conflicted = any(flag.kind in PRESCRIBER_KINDS for flag in medication.live_flags)
     conditions = PatientCondition.objects.filter(patient=patient).order_by("condition")
-    return {"medications": list(medications), "conditions": list(conditions)}
+    return {"medications": medications, "conditions": list(conditions)}
 
 
 def _edit_page(request, patient, form=None, condition_form=None):
@@ -597,6 +601,10 @@ def flag(request, pk: int):
             if action not in forms:
                 return HttpResponse("Unknown action.", status=400)
             require(request.user, flag.clinic_id, "override" if action == "override" else rights["_settle"])
+            if not rights[action]:  # a resolved flag, or an override of a flag that is no conflict
+                done = flag.status == FlagStatus.RESOLVED
+                messages.error(request, "This flag is resolved." if done else "This action does not apply here.")
+                return redirect("clinic:flag", pk=flag.pk)
             form = forms[action]
             service = {
                 "acknowledge": services.flag_acknowledge,
@@ -639,6 +647,9 @@ def task(request, pk: int):
     form = TaskCloseForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         require(request.user, task.clinic_id, action)
+        if task.status != TaskStatus.OPEN:
+            messages.error(request, f"This task is already {task.get_status_display().lower()}.")
+            return redirect("clinic:task", pk=task.pk)
         if form.is_valid():
             try:
                 if service is None:

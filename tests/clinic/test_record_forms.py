@@ -697,3 +697,19 @@ def test_each_record_page_has_a_small_fixed_query_count(
     ):
         with django_assert_max_num_queries(8):
             assert client.get(url).status_code == 200, url
+
+
+def test_a_resolved_flag_cannot_be_acknowledged_again(login, prescriber, conflict):
+    ConflictFlag.objects.filter(pk=conflict.pk).update(status="resolved", resolved_reason="washout complete")
+    response = login(prescriber).post(
+        reverse("clinic:flag", args=[conflict.pk]), {"action": "acknowledge", "ack-reason": "not_taking"}
+    )
+    assert response.status_code == 302
+    assert ConflictFlag.objects.get(pk=conflict.pk).status == FlagStatus.RESOLVED
+    assert "This flag is resolved." in messages_of(response)
+
+
+def test_the_edit_page_offers_a_nurse_no_archive_for_an_opioid_conflict(login, nurse, conflict):
+    content = html(login(nurse).get(reverse("clinic:patient-edit", args=[conflict.patient_id])))
+    assert reverse("clinic:medication-archive", args=[conflict.medication_id]) not in content
+    assert "prescribers only" in content
