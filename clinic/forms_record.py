@@ -9,6 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from patients import services
 from patients.flag_models import AcknowledgeReason, TaskStatus, TestResult
 from patients.models import (
     Condition,
@@ -29,9 +30,17 @@ TEXT = forms.Textarea(attrs={"rows": 3})
 ZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
 # A clinician enters what the patient or their records say; a lab result and a check-in add their own.
 SOURCE_CHOICES = [(v, label) for v, label in MedicationSource.choices if v not in ("lab", "check_in")]
+# A flag is resolved by hand only when its medication was entered in error (services.flag_resolve); a
+# medicine the patient really took waits for its washout, or is acknowledged.
 RESOLVE_CHOICES = [
-    (AcknowledgeReason.ENTERED_IN_ERROR, AcknowledgeReason.ENTERED_IN_ERROR.label),
-    (AcknowledgeReason.NOT_AN_OPIOID, AcknowledgeReason.NOT_AN_OPIOID.label),
+    (reason, AcknowledgeReason(reason).label)
+    for reason in getattr(services, "RESOLVE_REASONS", {AcknowledgeReason.ENTERED_IN_ERROR: ""})
+]
+# "Active" (on LDN) comes only from starting a plan (services.patient_set_status).
+STATUS_CHOICES = [
+    (value, label)
+    for value, label in PatientStatus.choices
+    if value in getattr(services, "MANUAL_STATUSES", PatientStatus.values)
 ]
 
 
@@ -166,8 +175,10 @@ class LabForm(RecordForm):
 
 
 class StatusForm(RecordForm):
-    status = forms.ChoiceField(choices=PatientStatus.choices)
-    reason = forms.CharField(widget=TEXT, required=False, help_text="Required to discontinue; kept in the record.")
+    status = forms.ChoiceField(
+        choices=STATUS_CHOICES, help_text="A patient becomes active (on LDN) when their titration plan is started."
+    )
+    reason = forms.CharField(widget=TEXT, required=False, help_text="Kept in the record.")
 
 
 class AcknowledgeForm(RecordForm):
@@ -198,7 +209,7 @@ class OverrideForm(RecordForm):
 
 
 class ResolveForm(RecordForm):
-    reason = forms.ChoiceField(choices=RESOLVE_CHOICES)
+    reason = forms.ChoiceField(choices=RESOLVE_CHOICES, help_text="The medication is archived from the list.")
     note = forms.CharField(widget=TEXT, required=False)
 
 

@@ -556,7 +556,7 @@ def _flag_rights(user, flag: ConflictFlag) -> dict[str, bool]:
     live = flag.status != FlagStatus.RESOLVED
     return {
         "acknowledge": live and can(user, flag.clinic_id, settle),
-        "override": live and flag.kind in PRESCRIBER_KINDS and can(user, flag.clinic_id, "override"),
+        "override": live and can(user, flag.clinic_id, "override"),
         "resolve": live and can(user, flag.clinic_id, settle),
         "prescriber": can(user, flag.clinic_id, "override"),
         "_settle": settle,

@@ -579,7 +579,7 @@ def test_a_service_refusal_on_a_flag_is_shown_beside_the_field_or_as_the_refusal
         raise PermissionDenied("Only a prescriber can resolve an opioid conflict.")
 
     monkeypatch.setattr(services, "flag_resolve", deny, raising=False)
-    response = client.post(url, {"action": "resolve", "res-reason": "not_an_opioid"})
+    response = client.post(url, {"action": "resolve", "res-reason": "entered_in_error"})
     assert response.status_code == 403 and "Only a prescriber can resolve" in html(response)
 
 
@@ -713,3 +713,65 @@ def test_the_edit_page_offers_a_nurse_no_archive_for_an_opioid_conflict(login, n
     content = html(login(nurse).get(reverse("clinic:patient-edit", args=[conflict.patient_id])))
     assert reverse("clinic:medication-archive", args=[conflict.medication_id]) not in content
     assert "prescribers only" in content
+
+
+# --- The same pages with the lead's services (patients/services.py) -------------------------------
+
+
+def test_washout_confirmed_before_the_earliest_safe_start_is_refused_beside_the_reason_OPI_W2(
+    login, prescriber, conflict
+):
+    data = {"action": "acknowledge", "ack-reason": "washout_confirmed", "ack-note": "patient says stopped"}
+    response = login(prescriber).post(reverse("clinic:flag", args=[conflict.pk]), data)
+    assert response.status_code == 200
+    assert "The washout is not complete" in error_beside(response, "id_ack-reason")
+    assert "patient says stopped</textarea>" in html(response)
+    assert ConflictFlag.objects.get(pk=conflict.pk).status == FlagStatus.OPEN
+
+
+def test_a_prescriber_overrides_a_conflict_with_a_note(login, prescriber, conflict):
+    data = {"action": "override", "ovr-note": "palliative care, agreed with the patient", "ovr-expires_at": ""}
+    response = login(prescriber).post(reverse("clinic:flag", args=[conflict.pk]), data)
+    assert response.status_code == 302
+    conflict.refresh_from_db()
+    assert (conflict.status, conflict.acknowledged_reason, conflict.acknowledged_by) == (
+        "acknowledged",
+        "clinical_judgement",
+        prescriber,
+    )
+
+
+def test_resolving_a_flag_entered_in_error_archives_its_medication(login, prescriber, conflict):
+    response = login(prescriber).post(
+        reverse("clinic:flag", args=[conflict.pk]), {"action": "resolve", "res-reason": "entered_in_error"}
+    )
+    assert response.status_code == 302
+    conflict.refresh_from_db()
+    assert conflict.status == FlagStatus.RESOLVED
+    assert MedicationStatement.all_objects.get(pk=conflict.medication_id).deleted_at is not None
+
+
+def test_closing_a_task_through_the_service_keeps_who_and_why(login, nurse, patient):
+    task = f.ClinicianTaskFactory(patient=patient, kind="missed_checkins", title="Missed two check-ins")
+    client = login(nurse)
+    response = client.post(reverse("clinic:task", args=[task.pk]), {"status": "cancelled", "note": ""})
+    assert "Say what you reviewed or why" in error_beside(response, "id_note")
+    response = client.post(reverse("clinic:task", args=[task.pk]), {"status": "done", "note": "phoned: all well"})
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert (task.status, task.completed_by, task.completed_note) == ("done", nurse, "phoned: all well")
+    assert last_history(task).history_change_reason == "done: phoned: all well"
+
+
+def test_status_change_through_the_service_offers_no_active(login, nurse, patient):
+    client = login(nurse)
+    url = reverse("clinic:patient-status", args=[patient.pk])
+    assert 'value="active"' not in html(client.get(url))  # on LDN only by starting a plan
+    response = client.post(url, {"status": "paused", "reason": ""})
+    assert "Say why" in error_beside(response, "id_reason")
+    response = client.post(url, {"status": "paused", "reason": "travelling for a month"})
+    assert response.status_code == 302
+    patient.refresh_from_db()
+    assert patient.status == "paused"
+    history = last_history(patient)
+    assert (history.history_user, history.history_change_reason) == (nurse, "status paused: travelling for a month")
