@@ -32,16 +32,9 @@ ZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
 SOURCE_CHOICES = [(v, label) for v, label in MedicationSource.choices if v not in ("lab", "check_in")]
 # A flag is resolved by hand only when its medication was entered in error (services.flag_resolve); a
 # medicine the patient really took waits for its washout, or is acknowledged.
-RESOLVE_CHOICES = [
-    (reason, AcknowledgeReason(reason).label)
-    for reason in getattr(services, "RESOLVE_REASONS", {AcknowledgeReason.ENTERED_IN_ERROR: ""})
-]
+RESOLVE_CHOICES = [(reason, AcknowledgeReason(reason).label) for reason in services.RESOLVE_REASONS]
 # "Active" (on LDN) comes only from starting a plan (services.patient_set_status).
-STATUS_CHOICES = [
-    (value, label)
-    for value, label in PatientStatus.choices
-    if value in getattr(services, "MANUAL_STATUSES", PatientStatus.values)
-]
+STATUS_CHOICES = [(value, label) for value, label in PatientStatus.choices if value in services.MANUAL_STATUSES]
 
 
 class RecordForm(forms.Form):

@@ -55,7 +55,6 @@ from .forms_record import (
 )
 
 LAB_ENTRY = "This entry comes from a positive urine drug screen: correct the lab result, or resolve its flag."
-NOT_AVAILABLE = "Not available yet: this action arrives with the clinical services."
 ROW_PREFIX = re.compile(r"^medications-\d{1,2}$")
 ROW_ERROR = re.compile(r"^medications-(\d+)-(\w+)$")
 CHECK_LABELS = {
@@ -98,11 +97,6 @@ def _page(request, template: str, patient: Patient | None = None, **context):
             chart_url=chart_url(patient),
         )
     return render(request, template, context)
-
-
-def _service(name: str):
-    """A service the lead is still writing in patients/services.py, or None until it lands."""
-    return getattr(services, name, None)
 
 
 def _flag_message(flag: ConflictFlag):
@@ -531,20 +525,16 @@ def reminder_preferences(request, pk: int):
 def patient_status(request, pk: int):
     patient = _patient(request, pk)
     require(request.user, patient.clinic_id, "patient_status")
-    service = _service("patient_set_status")
     form = StatusForm(request.POST if request.method == "POST" else None, initial={"status": patient.status})
     if request.method == "POST" and form.is_valid():
-        if service is None:
-            form.add_error(None, NOT_AVAILABLE)
+        try:
+            services.patient_set_status(actor=request.user, patient=patient, **form.cleaned_data)
+        except ValidationError as exc:
+            form.apply(exc)
         else:
-            try:
-                service(actor=request.user, patient=patient, **form.cleaned_data)
-            except ValidationError as exc:
-                form.apply(exc)
-            else:
-                messages.success(request, f"Status: {PatientStatus(form.cleaned_data['status']).label}.")
-                return redirect(chart_url(patient))
-    return _page(request, "clinic/record/status_form.html", patient, form=form, available=service is not None)
+            messages.success(request, f"Status: {PatientStatus(form.cleaned_data['status']).label}.")
+            return redirect(chart_url(patient))
+    return _page(request, "clinic/record/status_form.html", patient, form=form)
 
 
 # --- One flag, one task ---------------------------------------------------------------------------
@@ -606,25 +596,19 @@ def flag(request, pk: int):
                 messages.error(request, "This flag is resolved." if done else "This action does not apply here.")
                 return redirect("clinic:flag", pk=flag.pk)
             form = forms[action]
-            service = {
-                "acknowledge": services.flag_acknowledge,
-                "override": _service("flag_override"),
-                "resolve": _service("flag_resolve"),
-            }[action]
             if form.is_valid():
                 try:
-                    if service is None:
-                        raise ValidationError(NOT_AVAILABLE)
                     if action == "acknowledge":
                         _acknowledge(request, flag, form)
+                    elif action == "override":
+                        services.flag_override(actor=request.user, flag=flag, **form.cleaned_data)
                     else:
-                        service(actor=request.user, flag=flag, **form.cleaned_data)
+                        services.flag_resolve(actor=request.user, flag=flag, **form.cleaned_data)
                 except ValidationError as exc:
                     form.apply(exc)
                 else:
                     messages.success(request, f"Flag {action}d." if action != "override" else "Flag overridden.")
                     return redirect("clinic:flag", pk=flag.pk)
-        available = {"override": _service("flag_override") is not None, "resolve": _service("flag_resolve") is not None}
         return _page(
             request,
             "clinic/record/flag.html",
@@ -632,7 +616,6 @@ def flag(request, pk: int):
             flag=flag,
             forms=forms,
             rights=rights,
-            available=available,
             refusal=why_not(rights["_settle"]),
         )
 
@@ -643,7 +626,6 @@ def task(request, pk: int):
     task = visible_or_404(request.user, ClinicianTask.objects.select_related("patient__clinic", "completed_by"), pk=pk)
     patient = task.patient
     action = "liver_review_close" if task.kind == TaskKind.LAB_REVIEW else "task_close"
-    service = _service("task_close")
     form = TaskCloseForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         require(request.user, task.clinic_id, action)
@@ -652,9 +634,7 @@ def task(request, pk: int):
             return redirect("clinic:task", pk=task.pk)
         if form.is_valid():
             try:
-                if service is None:
-                    raise ValidationError(NOT_AVAILABLE)
-                service(actor=request.user, task=task, **form.cleaned_data)
+                services.task_close(actor=request.user, task=task, **form.cleaned_data)
             except ValidationError as exc:
                 form.apply(exc)
             else:
@@ -665,6 +645,5 @@ def task(request, pk: int):
         "form": form,
         "may_close": task.status == TaskStatus.OPEN and can(request.user, task.clinic_id, action),
         "refusal": why_not(action),
-        "available": service is not None,
     }
     return _page(request, "clinic/record/task.html", patient, **context)

@@ -468,35 +468,7 @@ def test_staff_have_no_portal_reminders_page_and_patients_no_clinic_one(client, 
     assert patient.nightly_dose_reminders is False
 
 
-# --- Status, flags, tasks (services the lead is writing; faked here where missing) ----------------
-
-
-def test_status_page_without_the_service_says_not_available_and_writes_nothing(login, nurse, patient, monkeypatch):
-    monkeypatch.delattr(services, "patient_set_status", raising=False)
-    client = login(nurse)
-    assert "not available yet" in html(client.get(reverse("clinic:patient-status", args=[patient.pk])))
-    response = client.post(reverse("clinic:patient-status", args=[patient.pk]), {"status": "paused", "reason": "x"})
-    assert response.status_code == 200 and "Not available yet" in html(response)
-    patient.refresh_from_db()
-    assert patient.status == "screening"
-
-
-def test_status_page_calls_the_status_service_and_shows_its_error(login, nurse, patient, monkeypatch):
-    calls = []
-
-    def patient_set_status(*, actor, patient, status, reason=""):
-        calls.append((actor, patient.pk, status, reason))
-        if status == "discontinued" and not reason:
-            raise ValidationError({"reason": "Say why the patient was discontinued."})
-
-    monkeypatch.setattr(services, "patient_set_status", patient_set_status, raising=False)
-    client = login(nurse)
-    url = reverse("clinic:patient-status", args=[patient.pk])
-    response = client.post(url, {"status": "discontinued", "reason": ""})
-    assert "Say why" in error_beside(response, "id_reason")
-    response = client.post(url, {"status": "paused", "reason": "travelling"})
-    assert response.status_code == 302
-    assert calls[-1] == (nurse, patient.pk, "paused", "travelling")
+# --- Status, flags, tasks -------------------------------------------------------------------------
 
 
 def test_flag_page_shows_the_finding(login, nurse, conflict):
@@ -550,19 +522,6 @@ def test_a_nurse_posting_an_acknowledgement_of_a_conflict_gets_the_refusal_page(
     assert ConflictFlag.objects.get(pk=conflict.pk).status == FlagStatus.OPEN
 
 
-def test_override_and_resolve_call_their_services(login, prescriber, conflict, monkeypatch):
-    calls = []
-    monkeypatch.setattr(services, "flag_override", lambda **kw: calls.append(("override", kw)), raising=False)
-    monkeypatch.setattr(services, "flag_resolve", lambda **kw: calls.append(("resolve", kw)), raising=False)
-    client = login(prescriber)
-    url = reverse("clinic:flag", args=[conflict.pk])
-    assert client.post(url, {"action": "override", "ovr-note": "palliative", "ovr-expires_at": ""}).status_code == 302
-    assert client.post(url, {"action": "resolve", "res-reason": "entered_in_error", "res-note": ""}).status_code == 302
-    (_, override), (_, resolve) = calls
-    assert (override["actor"], override["flag"], override["note"]) == (prescriber, conflict, "palliative")
-    assert (resolve["reason"], resolve["flag"]) == ("entered_in_error", conflict)
-
-
 def test_a_service_refusal_on_a_flag_is_shown_beside_the_field_or_as_the_refusal_page(
     login, prescriber, conflict, monkeypatch
 ):
@@ -583,26 +542,6 @@ def test_a_service_refusal_on_a_flag_is_shown_beside_the_field_or_as_the_refusal
     assert response.status_code == 403 and "Only a prescriber can resolve" in html(response)
 
 
-def test_override_without_the_service_says_not_available(login, prescriber, conflict, monkeypatch):
-    monkeypatch.delattr(services, "flag_override", raising=False)
-    response = login(prescriber).post(
-        reverse("clinic:flag", args=[conflict.pk]), {"action": "override", "ovr-note": "x"}
-    )
-    assert response.status_code == 200 and "Not available yet" in html(response)
-
-
-def test_task_page_closes_through_the_service(login, nurse, patient, monkeypatch):
-    task = f.ClinicianTaskFactory(patient=patient, kind="missed_checkins", title="Missed two check-ins")
-    calls = []
-    monkeypatch.setattr(services, "task_close", lambda **kw: calls.append(kw), raising=False)
-    client = login(nurse)
-    url = reverse("clinic:task", args=[task.pk])
-    assert "Missed two check-ins" in html(client.get(url))
-    response = client.post(url, {"status": "done", "note": "phoned"})
-    assert response.status_code == 302
-    assert calls == [{"actor": nurse, "task": task, "status": "done", "note": "phoned"}]
-
-
 def test_a_nurse_cannot_close_a_liver_review(login, nurse, patient, monkeypatch):
     task = f.ClinicianTaskFactory(patient=patient, kind="lab_review", title="Liver review")
     monkeypatch.setattr(services, "task_close", lambda **kw: pytest.fail("called"), raising=False)
@@ -610,6 +549,81 @@ def test_a_nurse_cannot_close_a_liver_review(login, nurse, patient, monkeypatch)
     assert "Only a prescriber" in html(client.get(reverse("clinic:task", args=[task.pk])))
     response = client.post(reverse("clinic:task", args=[task.pk]), {"status": "done", "note": "ok"})
     assert response.status_code == 403
+
+
+def test_a_resolved_flag_cannot_be_acknowledged_again(login, prescriber, conflict):
+    ConflictFlag.objects.filter(pk=conflict.pk).update(status="resolved", resolved_reason="washout complete")
+    response = login(prescriber).post(
+        reverse("clinic:flag", args=[conflict.pk]), {"action": "acknowledge", "ack-reason": "not_taking"}
+    )
+    assert response.status_code == 302
+    assert ConflictFlag.objects.get(pk=conflict.pk).status == FlagStatus.RESOLVED
+    assert "This flag is resolved." in messages_of(response)
+
+
+def test_the_edit_page_offers_a_nurse_no_archive_for_an_opioid_conflict(login, nurse, conflict):
+    content = html(login(nurse).get(reverse("clinic:patient-edit", args=[conflict.patient_id])))
+    assert reverse("clinic:medication-archive", args=[conflict.medication_id]) not in content
+    assert "prescribers only" in content
+
+
+def test_washout_confirmed_before_the_earliest_safe_start_is_refused_beside_the_reason_OPI_W2(
+    login, prescriber, conflict
+):
+    data = {"action": "acknowledge", "ack-reason": "washout_confirmed", "ack-note": "patient says stopped"}
+    response = login(prescriber).post(reverse("clinic:flag", args=[conflict.pk]), data)
+    assert response.status_code == 200
+    assert "The washout is not complete" in error_beside(response, "id_ack-reason")
+    assert "patient says stopped</textarea>" in html(response)
+    assert ConflictFlag.objects.get(pk=conflict.pk).status == FlagStatus.OPEN
+
+
+def test_a_prescriber_overrides_a_conflict_with_a_note(login, prescriber, conflict):
+    data = {"action": "override", "ovr-note": "palliative care, agreed with the patient", "ovr-expires_at": ""}
+    response = login(prescriber).post(reverse("clinic:flag", args=[conflict.pk]), data)
+    assert response.status_code == 302
+    conflict.refresh_from_db()
+    assert (conflict.status, conflict.acknowledged_reason, conflict.acknowledged_by) == (
+        "acknowledged",
+        "clinical_judgement",
+        prescriber,
+    )
+
+
+def test_resolving_a_flag_entered_in_error_archives_its_medication(login, prescriber, conflict):
+    response = login(prescriber).post(
+        reverse("clinic:flag", args=[conflict.pk]), {"action": "resolve", "res-reason": "entered_in_error"}
+    )
+    assert response.status_code == 302
+    conflict.refresh_from_db()
+    assert conflict.status == FlagStatus.RESOLVED
+    assert MedicationStatement.all_objects.get(pk=conflict.medication_id).deleted_at is not None
+
+
+def test_closing_a_task_through_the_service_keeps_who_and_why(login, nurse, patient):
+    task = f.ClinicianTaskFactory(patient=patient, kind="missed_checkins", title="Missed two check-ins")
+    client = login(nurse)
+    response = client.post(reverse("clinic:task", args=[task.pk]), {"status": "cancelled", "note": ""})
+    assert "Say what you reviewed or why" in error_beside(response, "id_note")
+    response = client.post(reverse("clinic:task", args=[task.pk]), {"status": "done", "note": "phoned: all well"})
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert (task.status, task.completed_by, task.completed_note) == ("done", nurse, "phoned: all well")
+    assert last_history(task).history_change_reason == "done: phoned: all well"
+
+
+def test_status_change_through_the_service_offers_no_active(login, nurse, patient):
+    client = login(nurse)
+    url = reverse("clinic:patient-status", args=[patient.pk])
+    assert 'value="active"' not in html(client.get(url))  # on LDN only by starting a plan
+    response = client.post(url, {"status": "paused", "reason": ""})
+    assert "Say why" in error_beside(response, "id_reason")
+    response = client.post(url, {"status": "paused", "reason": "travelling for a month"})
+    assert response.status_code == 302
+    patient.refresh_from_db()
+    assert patient.status == "paused"
+    history = last_history(patient)
+    assert (history.history_user, history.history_change_reason) == (nurse, "status paused: travelling for a month")
 
 
 # --- Privacy, every page and every POST -----------------------------------------------------------
@@ -697,81 +711,3 @@ def test_each_record_page_has_a_small_fixed_query_count(
     ):
         with django_assert_max_num_queries(8):
             assert client.get(url).status_code == 200, url
-
-
-def test_a_resolved_flag_cannot_be_acknowledged_again(login, prescriber, conflict):
-    ConflictFlag.objects.filter(pk=conflict.pk).update(status="resolved", resolved_reason="washout complete")
-    response = login(prescriber).post(
-        reverse("clinic:flag", args=[conflict.pk]), {"action": "acknowledge", "ack-reason": "not_taking"}
-    )
-    assert response.status_code == 302
-    assert ConflictFlag.objects.get(pk=conflict.pk).status == FlagStatus.RESOLVED
-    assert "This flag is resolved." in messages_of(response)
-
-
-def test_the_edit_page_offers_a_nurse_no_archive_for_an_opioid_conflict(login, nurse, conflict):
-    content = html(login(nurse).get(reverse("clinic:patient-edit", args=[conflict.patient_id])))
-    assert reverse("clinic:medication-archive", args=[conflict.medication_id]) not in content
-    assert "prescribers only" in content
-
-
-# --- The same pages with the lead's services (patients/services.py) -------------------------------
-
-
-def test_washout_confirmed_before_the_earliest_safe_start_is_refused_beside_the_reason_OPI_W2(
-    login, prescriber, conflict
-):
-    data = {"action": "acknowledge", "ack-reason": "washout_confirmed", "ack-note": "patient says stopped"}
-    response = login(prescriber).post(reverse("clinic:flag", args=[conflict.pk]), data)
-    assert response.status_code == 200
-    assert "The washout is not complete" in error_beside(response, "id_ack-reason")
-    assert "patient says stopped</textarea>" in html(response)
-    assert ConflictFlag.objects.get(pk=conflict.pk).status == FlagStatus.OPEN
-
-
-def test_a_prescriber_overrides_a_conflict_with_a_note(login, prescriber, conflict):
-    data = {"action": "override", "ovr-note": "palliative care, agreed with the patient", "ovr-expires_at": ""}
-    response = login(prescriber).post(reverse("clinic:flag", args=[conflict.pk]), data)
-    assert response.status_code == 302
-    conflict.refresh_from_db()
-    assert (conflict.status, conflict.acknowledged_reason, conflict.acknowledged_by) == (
-        "acknowledged",
-        "clinical_judgement",
-        prescriber,
-    )
-
-
-def test_resolving_a_flag_entered_in_error_archives_its_medication(login, prescriber, conflict):
-    response = login(prescriber).post(
-        reverse("clinic:flag", args=[conflict.pk]), {"action": "resolve", "res-reason": "entered_in_error"}
-    )
-    assert response.status_code == 302
-    conflict.refresh_from_db()
-    assert conflict.status == FlagStatus.RESOLVED
-    assert MedicationStatement.all_objects.get(pk=conflict.medication_id).deleted_at is not None
-
-
-def test_closing_a_task_through_the_service_keeps_who_and_why(login, nurse, patient):
-    task = f.ClinicianTaskFactory(patient=patient, kind="missed_checkins", title="Missed two check-ins")
-    client = login(nurse)
-    response = client.post(reverse("clinic:task", args=[task.pk]), {"status": "cancelled", "note": ""})
-    assert "Say what you reviewed or why" in error_beside(response, "id_note")
-    response = client.post(reverse("clinic:task", args=[task.pk]), {"status": "done", "note": "phoned: all well"})
-    assert response.status_code == 302
-    task.refresh_from_db()
-    assert (task.status, task.completed_by, task.completed_note) == ("done", nurse, "phoned: all well")
-    assert last_history(task).history_change_reason == "done: phoned: all well"
-
-
-def test_status_change_through_the_service_offers_no_active(login, nurse, patient):
-    client = login(nurse)
-    url = reverse("clinic:patient-status", args=[patient.pk])
-    assert 'value="active"' not in html(client.get(url))  # on LDN only by starting a plan
-    response = client.post(url, {"status": "paused", "reason": ""})
-    assert "Say why" in error_beside(response, "id_reason")
-    response = client.post(url, {"status": "paused", "reason": "travelling for a month"})
-    assert response.status_code == 302
-    patient.refresh_from_db()
-    assert patient.status == "paused"
-    history = last_history(patient)
-    assert (history.history_user, history.history_change_reason) == (nurse, "status paused: travelling for a month")
