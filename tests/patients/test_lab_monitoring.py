@@ -377,13 +377,11 @@ def test_nobody_closes_a_liver_review_in_the_admin_LAB2(client, prescriber, nurs
 
 
 def test_only_a_prescriber_closes_a_liver_review_and_says_what_was_reviewed_LAB2(prescriber, nurse, patient):
-    if not hasattr(patient_services, "task_close"):
-        pytest.skip("patients.services.task_close (issue 10) is not on this branch yet")
     liver(patient, "900")
     (task,) = tasks(patient, "lab_review")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied, match="Only a prescriber of this clinic can close this review"):
         patient_services.task_close(actor=nurse, task=task, note="looked at it")
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="Say what you reviewed"):
         patient_services.task_close(actor=prescriber, task=task, note="  ")
     task.refresh_from_db()
     assert task.status == "open"

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("titration", "0003_reminders"),
+        ("titration", "0004_step_clinician_hold_and_stay_reminder"),
     ]
 
     operations = [
