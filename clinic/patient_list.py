@@ -41,14 +41,16 @@ STAGES = (
     (DISCONTINUED, "Discontinued"),
 )
 STAGE_LABELS = dict(STAGES)
-# sort key -> (column label, ORDER BY); "-key" sorts the other way. Anything else is ignored.
+# sort key -> (column label, columns sorted the way asked, then ties by name). "-key" sorts the other
+# way; any other value is ignored.
 SORTS = {
-    "last_name": ("Name", ("last_name", "first_name", "pk")),
-    "mrn": ("MRN", ("mrn", "pk")),
-    "dob": ("Date of birth", ("date_of_birth", "pk")),
-    "status": ("Status", ("status", "last_name", "first_name", "pk")),
-    "last_checkin": ("Last check-in", ("last_checkin", "pk")),
+    "last_name": ("Name", ("last_name", "first_name")),
+    "mrn": ("MRN", ("mrn",)),
+    "dob": ("Date of birth", ("date_of_birth",)),
+    "status": ("Status", ("status",)),
+    "last_checkin": ("Last check-in", ("last_checkin",)),
 }
+TIES = ("last_name", "first_name", "pk")
 DEFAULT_SORT = "last_name"
 
 
@@ -121,15 +123,11 @@ def sort_key(value: str | None) -> str:
 
 
 def ordered(queryset: QuerySet[Patient], key: str) -> QuerySet[Patient]:
+    """Sort by the column (never-checked-in and other empty values last either way), then by name."""
     descending = key.startswith("-")
     columns = SORTS[key.removeprefix("-")][1]
-    order = []
-    for column in columns:
-        expression = F(column)
-        if column == "pk":
-            order.append(expression.desc() if descending else expression.asc())
-        else:
-            order.append(expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True))
+    order = [F(c).desc(nulls_last=True) if descending else F(c).asc(nulls_last=True) for c in columns]
+    order += [F(c).asc() for c in TIES if c not in columns]
     return queryset.order_by(*order)
 
 

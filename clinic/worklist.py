@@ -32,10 +32,9 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from ldnclinic.scoping import visible_to
-from patients.flag_models import ClinicianTask, ConflictFlag, FlagKind, FlagStatus, TaskKind, TaskStatus
+from patients.flag_models import ClinicianTask, ConflictFlag, FlagStatus, TaskKind, TaskStatus
 from patients.models import Clinic, Patient, PatientStatus
 from patients.services import patient_today
-from symptoms.models import SideEffectReport, SymptomCheckIn
 from titration import content, rules, supply
 from titration.models import (
     CompoundedPrescription,
@@ -117,7 +116,7 @@ def worklist_for(*, user, kind: str = "", assignee: str = EVERYONE) -> Worklist:
     items = (
         conflict_items(flags)
         + task_items(tasks)
-        + _step_items(plans, flags, tasks)
+        + _step_items(plans, tasks)
         + side_effect_items(user, now, tasks)
         + missed_checkin_items(patients, now)
         + _supply_items(plans)
@@ -228,13 +227,13 @@ def _active_plans(user) -> list[_PlanState]:
     return states
 
 
-def _step_items(plans: list[_PlanState], flags: list[ConflictFlag], tasks: list[ClinicianTask]) -> list[Item]:
+def _step_items(plans: list[_PlanState], tasks: list[ClinicianTask]) -> list[Item]:
     due = [
         s
         for s in plans
         if s.due_day is not None and s.today <= s.due_day < s.today + dt.timedelta(days=STEP_WINDOW_DAYS)
     ]
-    decisions = _decisions(due, flags, tasks)
+    decisions = _decisions(due)
     under_review = {t.key for t in tasks if t.kind == TaskKind.SIDE_EFFECT}
     out = []
     for state in due:
@@ -263,75 +262,17 @@ def _step_items(plans: list[_PlanState], flags: list[ConflictFlag], tasks: list[
     return out
 
 
-def _decisions(states: list[_PlanState], flags: list[ConflictFlag], tasks: list[ClinicianTask]) -> dict:
+def _decisions(states: list[_PlanState]) -> dict:
     """{plan id: the step-up rule's Decision for the plan's next step, asked for its due evening}.
 
-    Asked for the evening the step is due, as the REM-1 reminder will ask it on that day, on what is
-    known now: a step due in three days is not "held" merely because its minimum days end then.
-
-    The one place the worklist asks the step-up rule. ``titration.content.step_up_decision`` reads the
-    database per plan; this builds the same ``rules.StepUpContext`` from bulk reads (two queries for
-    every plan together), so the lead's ``content.step_up_decisions_for`` can replace the body.
+    Asked for the evening the step is due, as the REM-1 reminder will ask it that day, on what is known
+    now: a step due in three days is not "held" merely because its minimum days end then. The one
+    place the worklist asks the rule; ``content.step_up_decisions_for`` reads all plans in a fixed
+    number of queries.
     """
-    if not states:
-        return {}
-    conflicted = {
-        f.patient_id for f in flags if f.kind in (FlagKind.CONFLICT, FlagKind.UNAVAILABLE)
-    }  # 1.3.2: step_up_decision's query
-    lab_blocks: dict[int, list[str]] = defaultdict(list)
-    for task in sorted(tasks, key=lambda t: (t.created_at, t.pk)):  # LAB-2: patients.labs.lab_step_up_blocks
-        if task.kind == TaskKind.LAB_REVIEW:
-            lab_blocks[task.patient_id].append(task.detail)
-    earliest = min(s.today for s in states) - dt.timedelta(days=content.SIDE_EFFECT_WINDOW_DAYS + 1)
-    checkins: dict[int, list[SymptomCheckIn]] = defaultdict(list)
-    for checkin in (
-        SymptomCheckIn.objects.filter(
-            patient_id__in=[s.plan.patient_id for s in states],
-            recorded_at__gte=dt.datetime.combine(earliest, dt.time.min, tzinfo=dt.UTC),
-        )
-        .prefetch_related(Prefetch("side_effects", queryset=SideEffectReport.objects.order_by("pk")))
-        .order_by("recorded_at", "pk")
-    ):
-        checkins[checkin.patient_id].append(checkin)
-    out = {}
-    for state in states:
-        plan, current, step = state.plan, state.current, state.following
-        rx = state.rx
-        context = rules.StepUpContext(
-            today=state.due_day,
-            current_dose_mg=current.dose_mg,
-            current_step_started=current.actual_start or current.planned_start,
-            min_days=current.min_days,
-            next_dose_mg=step.dose_mg,
-            target_mg=plan.target_dose_mg,
-            open_conflict=plan.patient_id in conflicted,
-            side_effects=_observations(state, checkins[plan.patient_id], state.due_day),
-            next_dose_deliverable=None if rx is None else content.measured(step.dose_mg, rx) is not None,
-            lab_blocks=tuple(lab_blocks[plan.patient_id]),
-        )
-        out[plan.pk] = rules.can_step_up(context)
-    return out
-
-
-def _observations(state: _PlanState, checkins: list[SymptomCheckIn], today: dt.date) -> list[rules.SideEffectObs]:
-    """``titration.content.side_effect_observations`` over check-ins read in bulk (oldest first)."""
-    zone = state.plan.patient.zone
-    since = today - dt.timedelta(days=content.SIDE_EFFECT_WINDOW_DAYS)
-    started = sorted((s for s in state.steps if s.actual_start), key=lambda s: (s.actual_start, s.sequence))
-    observations, seen = [], set()
-    for checkin in checkins:
-        day = checkin.recorded_at.astimezone(zone).date()
-        if day < since or day > today:
-            continue
-        at_dose = next((s.dose_mg for s in reversed(started) if s.actual_start <= day), state.plan.target_dose_mg)
-        reported = {}
-        for report in checkin.side_effects.all():
-            reported[report.effect] = report.severity
-            observations.append(rules.SideEffectObs(report.effect, report.severity, day, at_dose, report.started_on))
-        for effect in seen - set(reported):
-            observations.append(rules.SideEffectObs(effect, 0, day, at_dose))
-        seen |= {effect for effect, severity in reported.items() if severity > 0}
-    return observations
+    return content.step_up_decisions_for(
+        [(s.plan, s.following) for s in states], {s.plan.patient_id: s.due_day for s in states}
+    )
 
 
 def _supply_items(plans: list[_PlanState]) -> list[Item]:
