@@ -105,6 +105,12 @@ def test_each_row_shows_name_mrn_age_conditions_status_stage_dose_and_last_check
     assert rows["Screen"].last_checkin is None and "never" in page
 
 
+def test_the_name_links_to_the_chart_once_the_chart_route_exists(login, prescriber, cast, monkeypatch):
+    monkeypatch.setattr(patient_list, "url", lambda name, pk: f"/clinic/{name}/{pk}/")
+    page = login(prescriber).get(URL, {"q": "tara"}).content.decode()
+    assert f'<a href="/clinic/patient/{cast["titrating"].pk}/">Titrate, Tara</a>' in page
+
+
 @pytest.mark.parametrize(
     ("query", "found"),
     [

@@ -272,6 +272,36 @@ def test_closed_tasks_and_acknowledged_flags_leave_the_list(login, prescriber, c
     assert found["labs"] == found["efficacy"] == found["tasks"] == found["conflicts"] == 0
 
 
+def test_each_row_links_to_the_chart_and_its_actions_page_once_those_routes_exist(
+    login, prescriber, clinic, monkeypatch
+):
+    """The chart and the action pages belong to other areas; until their routes exist a row shows no
+    link to them, and once they do every row links there with the right id."""
+    patient = everything(clinic, prescriber)
+
+    def fake(name, *args):
+        return f"/clinic/{name}/{args[0]}/"
+
+    from clinic import worklist_rows
+
+    monkeypatch.setattr(worklist_rows, "url", fake)
+    monkeypatch.setattr(worklist, "url", fake)
+    response = login(prescriber).get(URL)
+    flag = ConflictFlag.objects.get(patient=patient)
+    plan = patient.titration_plans.get()
+    first_links = {
+        key: [(link.label, link.url) for link in section(response, key)[0].links] for key in ("conflicts", "steps")
+    }
+    assert first_links["conflicts"] == [("Acknowledge or override", f"/clinic/flag/{flag.pk}/")]
+    assert first_links["steps"] == [("Review plan", f"/clinic/plan/{plan.pk}/")]
+    lab = section(response, "labs")[0]
+    assert lab.links[0].label == "Review and close" and lab.links[0].url == f"/clinic/task/{lab.task.pk}/"
+    assert {i.links[0].url for i in section(response, "supply")} == {f"/clinic/prescription-new/{patient.pk}/"}
+    assert section(response, "reminders")[0].links[0].url == f"/clinic/reminder-preferences/{patient.pk}/"
+    page = response.content.decode()
+    assert f'<a href="/clinic/patient/{patient.pk}/">Ashdown, ' in page
+
+
 # --- Side effects reviewed --------------------------------------------------------------------------
 
 
