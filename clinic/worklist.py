@@ -45,7 +45,7 @@ from titration.models import (
     TitrationStep,
 )
 
-from .access import CLINICAL, roles_in
+from .access import can
 from .worklist_rows import (
     Item,
     PostAction,
@@ -144,7 +144,7 @@ def _with_actions(item: Item, user) -> Item:
     reviewing side effects and taking on tasks are a prescriber's or a nurse's."""
     if not item.posts:
         return item
-    if not roles_in(user, item.patient.clinic_id) & CLINICAL:
+    if not can(user, item.patient.clinic_id, "task_assign" if item.task is not None else "side_effects_review"):
         item.posts = ()
     elif item.task is not None and item.task.assigned_to_id == user.pk:
         item.posts = tuple(

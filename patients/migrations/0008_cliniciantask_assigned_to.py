@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("patients", "0006_lab_monitoring"),
+        ("patients", "0007_constraint_messages"),
     ]
 
     operations = [
