@@ -52,6 +52,8 @@ class Timeline:
     end: dt.date | None  # the day after its last; None: up to now
     older_before: dt.date | None  # the next window's ``before``, when anything older may exist
     days: int = WINDOW_DAYS
+    per_source: int = PER_SOURCE
+    truncated: tuple[str, ...] = ()  # sources with more than PER_SOURCE rows in the window: the newest shown
 
 
 def _who(user) -> str:
@@ -375,15 +377,18 @@ def timeline(patient: Patient, *, today: dt.date, before: dt.date | None = None)
     last_day = (end - dt.timedelta(days=1)) if end else today
     start = last_day - dt.timedelta(days=WINDOW_DAYS - 1)
     since, until = _midnight(start, zone), (_midnight(end, zone) if end else None)
-    entries: list[Entry] = []
-    for source in SOURCES:
-        entries += _history_entries(source, patient, since, until)
-    entries += _gate_entries(patient, since, until)
-    entries += _checkin_entries(patient, since, until)
-    entries += _reminder_entries(patient, since, until)
-    entries.sort(key=lambda e: e.when, reverse=True)
+    batches = [_history_entries(source, patient, since, until) for source in SOURCES]
+    batches += [
+        _gate_entries(patient, since, until),
+        _checkin_entries(patient, since, until),
+        _reminder_entries(patient, since, until),
+    ]
+    truncated = tuple(batch[0].kind for batch in batches if len(batch) >= PER_SOURCE)
+    entries = sorted((e for batch in batches for e in batch), key=lambda e: e.when, reverse=True)
     # Nothing in the record is older than the patient's own first row, except check-ins entered for
     # earlier dates: the window goes back as far as either.
     first_checkin = SymptomCheckIn.objects.filter(patient_id=patient.pk).aggregate(first=Min("recorded_at"))["first"]
     earliest = min(t for t in (patient.created_at, first_checkin) if t is not None).astimezone(zone).date()
-    return Timeline(tuple(entries), start, end, start if earliest < start else None)
+    return Timeline(
+        tuple(entries), start, end, start if earliest < start else None, truncated=truncated, per_source=PER_SOURCE
+    )

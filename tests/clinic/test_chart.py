@@ -251,6 +251,17 @@ def test_timeline_shows_older_windows_through_htmx(client, prescriber, patient):
     assert "<html" in full and "pain 8" in full
 
 
+def test_timeline_says_when_a_window_has_more_rows_than_it_shows(client, prescriber, patient, monkeypatch):
+    from clinic import chart_timeline
+
+    monkeypatch.setattr(chart_timeline, "PER_SOURCE", 3)
+    for days in range(5):
+        checkin(patient, days, pain=days)
+    content = page(client, prescriber, patient)
+    assert sum("Weekly check-in" in e for e in timeline_entries(content)) == 3  # the newest three
+    assert "More than 3 rows of check-in in these 90 days: the newest are shown." in text_of(content)
+
+
 # --- medications, labs, response, tasks ------------------------------------------------------------------------
 
 
