@@ -133,6 +133,7 @@ class Banner:
     status_value: str
     dose: dict | None  # titration.content.dose_summary: tonight, next_step, next_dose, held
     hold_reason: str
+    held_by_clinician: bool  # until a prescriber resumes; else the side-effect rules' hold (SE-1, SE-4)
     flags: tuple[FlagLine, ...]
     clinic_name: str
     clinic_phone: str
@@ -179,6 +180,7 @@ def banner(patient: Patient, today: dt.date, treated: Treatment, flags: list[Con
         status_value=patient.status,
         dose=summary,
         hold_reason=treated.current.note if held else "",
+        held_by_clinician=held and treated.current.held_by_clinician,
         flags=lines,
         clinic_name=patient.clinic.name,
         clinic_phone=patient.clinic.phone,

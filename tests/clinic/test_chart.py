@@ -55,8 +55,8 @@ def on_ldn(patient, named_prescriber):
         actor=named_prescriber, patient=patient, custom_steps=STD_1_5, start=start, prescription=rx
     )
     services.plan_start(actor=named_prescriber, plan=plan, start=start)
-    patient.status = PatientStatus.ACTIVE
-    patient.save()
+    patient.refresh_from_db()
+    assert patient.status == PatientStatus.ACTIVE  # plan_start makes the patient active
     return plan
 
 
@@ -137,7 +137,7 @@ def test_conflict_banner_says_why_there_is_no_date(client, prescriber, patient):
 def test_held_patient_shows_the_hold_reason(client, named_prescriber, on_ldn):
     services.plan_hold(actor=named_prescriber, plan=on_ldn, reason="mild headache at 1.5 mg (SE-1)")
     banner = banner_of(page(client, named_prescriber, on_ldn.patient))
-    assert "Step-ups held: mild headache at 1.5 mg (SE-1)" in banner
+    assert "Step-ups held: mild headache at 1.5 mg (SE-1) (by a prescriber, until resumed)" in banner
     assert "Next step" not in banner
     assert "Tonight 1.5 mg" in banner  # a hold keeps the dose
 
@@ -407,10 +407,7 @@ def history(patient, plan, prescriber, n):
         f.ClinicianTaskFactory(patient=patient, kind="other", title=f"Task {i}")
     for i in range(n // 5):
         services.plan_hold(actor=prescriber, plan=plan, reason=f"hold {i}")
-        step = plan.steps.get(status="held")
-        step.status = "active"
-        step._change_reason = f"resumed {i}"
-        step.save()
+        services.plan_resume(actor=prescriber, plan=plan, reason=f"resumed {i}")
 
 
 @pytest.mark.parametrize("n", [5, 50])
