@@ -364,9 +364,10 @@ class MedicationRow:
     washout: str  # "10 days (OPI-W1)", "no automatic date ...", ""
     flag: ConflictFlag | None  # the medication's most serious flag that is not resolved
     red: bool
+    url: str | None = None  # its edit page, for a role that may change the list
 
 
-def medications(patient: Patient) -> list[MedicationRow]:
+def medications(patient: Patient, *, may_edit: bool = False) -> list[MedicationRow]:
     meds = list(
         MedicationStatement.objects.filter(patient_id=patient.pk)
         .prefetch_related(
@@ -395,6 +396,7 @@ def medications(patient: Patient) -> list[MedicationRow]:
                 washout=_washout_text(flag, found),
                 flag=flag,
                 red=klass in (opioids.CONFLICT, opioids.UNAVAILABLE),
+                url=url_or_none("clinic:medication-edit", med.pk) if may_edit else None,
             )
         )
     return rows
@@ -569,7 +571,7 @@ def patient_chart(*, patient: Patient, user) -> Chart:
         banner=banner(patient, today, treated, open_flags(patient), allowed),
         treatment=treated,
         scores=score_chart(patient, today, treated),
-        medications=medications(patient),
+        medications=medications(patient, may_edit=bool(allowed.get("patient_edit"))),
         labs=labs(patient, today, answer.outcome.first_dose, tasks),
         response=answer,
         tasks=[Linked(t, url_or_none("clinic:task", t.pk) if may_close else None) for t in tasks],

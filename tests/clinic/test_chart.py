@@ -342,6 +342,24 @@ def test_action_links_follow_the_role_and_only_existing_routes(client, nurse, pr
     assert "Reminder preferences" not in as_prescriber  # no such route yet
 
 
+def test_the_record_areas_pages_are_linked_for_the_roles_that_may_use_them(client, prescriber, clinic_admin, patient):
+    med = f.MedicationFactory(patient=patient, name="Norco 5/325")
+    flag = med.conflict_flags.get()
+    task = f.ClinicianTaskFactory(patient=patient, title="Call the patient")
+    as_prescriber = page(client, prescriber, patient)
+    for name, pk in (
+        ("clinic:medication-add", patient.pk),
+        ("clinic:lab-add", patient.pk),
+        ("clinic:medication-edit", med.pk),
+        ("clinic:flag", flag.pk),
+        ("clinic:task", task.pk),
+    ):
+        assert f'href="{reverse(name, args=[pk])}"' in as_prescriber, name
+    as_admin = page(client, clinic_admin, patient)  # a clinic admin sees the chart, changes nothing clinical
+    for name, pk in (("clinic:medication-add", patient.pk), ("clinic:flag", flag.pk), ("clinic:task", task.pk)):
+        assert f'href="{reverse(name, args=[pk])}"' not in as_admin, name
+
+
 def test_missing_routes_are_left_out_not_an_error(client, prescriber, patient):
     assert chart_selectors.url_or_none("clinic:no-such-page", 1) is None
     page(client, prescriber, patient)
