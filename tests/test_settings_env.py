@@ -121,6 +121,17 @@ def test_env_helpers_refuse_out_of_range(monkeypatch):
     assert env.env_list("X_LIST", []) == ["a", "b", "c"]
 
 
+def test_postgres_sessions_run_with_jit_off(monkeypatch, tmp_path):
+    """Every PostgreSQL session of the app sets jit=off (short OLTP reads), beside options the URL gives."""
+    monkeypatch.setenv("X_DB", "postgres://ldn@db.example:5432/ldnclinic")
+    assert env.env_database("X_DB", tmp_path / "x.sqlite3")["OPTIONS"]["options"] == "-c jit=off"
+    monkeypatch.setenv("X_DB", "postgres://ldn@db.example:5432/ldnclinic?options=-c%20statement_timeout%3D5000")
+    options = env.env_database("X_DB", tmp_path / "x.sqlite3")["OPTIONS"]["options"]
+    assert options == "-c statement_timeout=5000 -c jit=off"
+    monkeypatch.delenv("X_DB")
+    assert "options" not in env.env_database("X_DB", tmp_path / "x.sqlite3")["OPTIONS"]
+
+
 def test_check_deploy_is_clean_with_the_documented_production_variables(tmp_path):
     variables = bare_environment()
     variables.update(

@@ -196,8 +196,9 @@ def seed(patients: int, clinics: int, checkins: int) -> dict:
                 """
                 INSERT INTO symptoms_symptomcheckin (created_at, updated_at, clinic_id, patient_id, recorded_at,
                     pain, fatigue, sleep_quality, mood, took_dose_as_prescribed, nights_missed, opioid_use, notes)
-                SELECT now(), now(), p.clinic_id, p.id, now() - make_interval(days => 7 * w + (p.id % 7)),
-                    (p.id + w) % 11, (p.id * 3 + w) % 11, (p.id * 7 + w) % 11, (p.id * 5 + w) % 11, true, 0, 'no', ''
+                SELECT now(), now(), p.clinic_id, p.id, now() - make_interval(days => (7 * w + mod(p.id, 7))::int),
+                    mod(p.id + w, 11), mod(p.id * 3 + w, 11), mod(p.id * 7 + w, 11), mod(p.id * 5 + w, 11),
+                    true, 0, 'no', ''
                 FROM patients_patient p CROSS JOIN generate_series(0, %s) AS w
                 WHERE p.mrn LIKE 'C%%'
                 """,
@@ -207,8 +208,8 @@ def seed(patients: int, clinics: int, checkins: int) -> dict:
                 """
                 INSERT INTO symptoms_sideeffectreport (created_at, updated_at, clinic_id, checkin_id, effect, severity,
                     description)
-                SELECT now(), now(), c.clinic_id, c.id, 'headache', 1 + c.id % 2, ''
-                FROM symptoms_symptomcheckin c WHERE c.id % 20 = 0
+                SELECT now(), now(), c.clinic_id, c.id, 'headache', 1 + mod(c.id, 2), ''
+                FROM symptoms_symptomcheckin c WHERE mod(c.id, 20) = 0
                 """
             )
             cursor.execute("ANALYZE")
