@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
 from django.urls import NoReverseMatch, reverse
 
 from patients import opioids
@@ -27,7 +27,7 @@ from patients.flag_models import (
 from patients.models import LabResult, LabTest, MedicationStatement, Patient, PatientCondition, ScreenResult
 from symptoms import lab_context, outcomes
 from symptoms import selectors as symptom_selectors
-from symptoms.models import SymptomCheckIn
+from symptoms.models import NRS_FIELDS, SymptomCheckIn
 from titration import content
 from titration import rules as titration_rules
 from titration.admin import efficacy_messages  # a pure function over the outcome (EFF-1/EFF-2)
@@ -66,9 +66,20 @@ def url_or_none(name: str, *args) -> str | None:
 
 
 def chart_patients():
-    """The queryset the chart loads its patient from (through visible_or_404)."""
+    """The queryset the chart loads its patient from (through visible_or_404), with what the chart asks
+    of the rest of the record in a word: the first check-in (how far back the timeline goes) and whether
+    an ALT and an AST are on file (the baseline liver tests)."""
     conditions = PatientCondition.objects.order_by("condition")
-    return Patient.objects.select_related("clinic").prefetch_related(Prefetch("conditions", queryset=conditions))
+    first = SymptomCheckIn.objects.filter(patient=OuterRef("pk")).order_by("recorded_at").values("recorded_at")[:1]
+    return (
+        Patient.objects.select_related("clinic")
+        .prefetch_related(Prefetch("conditions", queryset=conditions))
+        .annotate(
+            first_checkin=Subquery(first),
+            has_alt=Exists(LabResult.objects.filter(patient=OuterRef("pk"), test=LabTest.ALT)),
+            has_ast=Exists(LabResult.objects.filter(patient=OuterRef("pk"), test=LabTest.AST)),
+        )
+    )
 
 
 def age_on(born: dt.date, today: dt.date) -> int:
@@ -84,6 +95,25 @@ class Treatment:
     plan: TitrationPlan | None  # the active plan, else the newest paused or draft one
     current: TitrationStep | None  # its active or held step
     prescriptions: list[CompoundedPrescription]  # active and draft, newest first
+
+    @property
+    def active_plan(self) -> TitrationPlan | None:
+        return self.plan if self.plan is not None and self.plan.status == PlanStatus.ACTIVE else None
+
+    @property
+    def active_prescriptions(self) -> list[CompoundedPrescription]:
+        return [rx for rx in self.prescriptions if rx.status == PrescriptionStatus.ACTIVE]
+
+    def dose_summary(self, patient: Patient, today: dt.date) -> dict | None:
+        """``titration.content.dose_summary`` from the rows read here: no query."""
+        plan = self.active_plan
+        return content.dose_summary(
+            patient,
+            today,
+            plan=plan,
+            steps=plan.live_steps if plan is not None else [],
+            active_prescriptions=self.active_prescriptions,
+        )
 
 
 def treatment(patient: Patient) -> Treatment:
@@ -147,14 +177,28 @@ class Banner:
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
-def open_flags(patient: Patient) -> list[ConflictFlag]:
+def live_flags(patient: Patient) -> list[ConflictFlag]:
+    """The flags that are not resolved, in id order: the open ones head the banner, and each medication
+    shows its most serious one."""
+    return list(ConflictFlag.objects.filter(patient_id=patient.pk).exclude(status=FlagStatus.RESOLVED).order_by("pk"))
+
+
+def open_flags(patient: Patient, live: list[ConflictFlag] | None = None) -> list[ConflictFlag]:
     """Open flags, the most serious first, then the latest earliest start (the one that decides)."""
-    flags = list(ConflictFlag.objects.filter(patient_id=patient.pk, status=FlagStatus.OPEN).order_by("pk"))
+    flags = [f for f in (live_flags(patient) if live is None else live) if f.status == FlagStatus.OPEN]
     return sorted(flags, key=lambda f: (SEVERITY_ORDER.get(f.severity, 3), -_day(f.earliest_safe_start or _EPOCH)))
 
 
-def banner(patient: Patient, today: dt.date, treated: Treatment, flags: list[ConflictFlag], actions) -> Banner:
-    summary = content.dose_summary(patient, today)
+def banner(
+    patient: Patient,
+    today: dt.date,
+    treated: Treatment,
+    flags: list[ConflictFlag],
+    actions,
+    summary: dict | None = None,
+) -> Banner:
+    if summary is None:
+        summary = treated.dose_summary(patient, today)
     held = treated.current is not None and treated.current.status == StepStatus.HELD
 
     def may_act(flag: ConflictFlag) -> bool:
@@ -271,6 +315,49 @@ class ChartRow:
     def dose_text(self) -> str:
         return titration_rules.fmt_mg(self.dose_mg) if self.dose_mg is not None else "–"
 
+    # The table's cells as text: a year of weekly rows through the template's date filter and
+    # default_if_none cost more than the rest of the chart's cards together.
+    @property
+    def date_iso(self) -> str:
+        return self.date.isoformat()
+
+    @property
+    def date_text(self) -> str:
+        return day_text(self.date)
+
+    def _score(self, value: int | None) -> str:
+        if not self.checkin:
+            return ""
+        return "–" if value is None else str(value)
+
+    @property
+    def pain_text(self) -> str:
+        return self._score(self.pain)
+
+    @property
+    def fatigue_text(self) -> str:
+        return self._score(self.fatigue)
+
+    @property
+    def sleep_text(self) -> str:
+        return self._score(self.sleep)
+
+    @property
+    def mood_text(self) -> str:
+        return self._score(self.mood)
+
+    @property
+    def note(self) -> str:
+        return "; ".join(word for word, on in (("dose change", self.dose_change), ("held", self.held)) if on)
+
+
+def day_text(value: dt.date) -> str:
+    """As the template filter date:"j M Y" writes it (English month names)."""
+    return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
+
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
 
 @dataclass(frozen=True)
 class ScoreChart:
@@ -283,17 +370,41 @@ class ScoreChart:
         return not self.rows
 
 
-def score_chart(patient: Patient, today: dt.date, treated: Treatment) -> ScoreChart:
+def _midnight(day: dt.date, zone) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=zone)
+
+
+def chart_checkins(patient: Patient, today: dt.date, first_dose: dt.date | None) -> list[tuple]:
+    """The check-ins the chart shows, oldest first, as (recorded_at, {NRS field: value}): the last 12
+    months (the score chart), and for the response card (BASE-1, RESP-1) every one before the first dose
+    and the last two from it on. One query, with only those columns."""
+    zone = patient.zone
+    wanted = Q(recorded_at__gte=_midnight(today - dt.timedelta(days=CHART_DAYS), zone))
+    if first_dose is not None:
+        dosed = _midnight(first_dose, zone)
+        last_two = SymptomCheckIn.objects.filter(
+            patient_id=patient.pk, recorded_at__gte=dosed, recorded_at__lt=_midnight(today + dt.timedelta(days=1), zone)
+        ).order_by("-recorded_at", "-pk")
+        wanted |= Q(recorded_at__lt=dosed) | Q(pk__in=last_two.values("pk")[:2])
+    rows = (
+        SymptomCheckIn.objects.filter(wanted, patient_id=patient.pk)
+        .order_by("recorded_at", "pk")
+        .values_list("recorded_at", *NRS_FIELDS)
+    )
+    return [(at, dict(zip(NRS_FIELDS, values, strict=True))) for at, *values in rows]
+
+
+def score_chart(patient: Patient, today: dt.date, treated: Treatment, read: list[tuple] | None = None) -> ScoreChart:
+    """The last 12 months' scores over the dose; ``read``: ``chart_checkins`` (read here when not given)."""
     start = today - dt.timedelta(days=CHART_DAYS)
     zone = patient.zone
-    since = dt.datetime.combine(start, dt.time.min, tzinfo=zone)
+    since = _midnight(start, zone)
+    if read is None:
+        read = chart_checkins(patient, today, None)
     checkins = [
-        (at.astimezone(zone).date(), pain, fatigue, sleep, mood)
-        for at, pain, fatigue, sleep, mood in SymptomCheckIn.objects.filter(
-            patient_id=patient.pk, recorded_at__gte=since
-        )
-        .order_by("recorded_at", "pk")
-        .values_list("recorded_at", "pain", "fatigue", "sleep_quality", "mood")
+        (at.astimezone(zone).date(), v["pain"], v["fatigue"], v["sleep_quality"], v["mood"])
+        for at, v in read
+        if at >= since
     ]
     checkins = [row for row in checkins if row[0] <= today]
     taken = dose_segments(treated, patient, today)
@@ -367,23 +478,19 @@ class MedicationRow:
     url: str | None = None  # its edit page, for a role that may change the list
 
 
-def medications(patient: Patient, *, may_edit: bool = False) -> list[MedicationRow]:
-    meds = list(
-        MedicationStatement.objects.filter(patient_id=patient.pk)
-        .prefetch_related(
-            Prefetch(
-                "conflict_flags",
-                queryset=ConflictFlag.objects.exclude(status=FlagStatus.RESOLVED).order_by("severity", "pk"),
-                to_attr="live_flags",
-            )
-        )
-        .order_by("name", "pk")
-    )
+def medications(
+    patient: Patient, *, may_edit: bool = False, flags: list[ConflictFlag] | None = None
+) -> list[MedicationRow]:
+    """The medication list; ``flags``: ``live_flags`` (read here when not given)."""
+    meds = list(MedicationStatement.objects.filter(patient_id=patient.pk).order_by("name", "pk"))
+    flags_of: dict[int, list[ConflictFlag]] = {}
+    for flag in live_flags(patient) if flags is None else flags:
+        flags_of.setdefault(flag.medication_id, []).append(flag)
     rows = []
     for med in meds:
         # The matcher is pure (no queries): the same check the conflict engine ran on save (OPI-1..OPI-4).
         found = patient_services.check_medication(med)
-        flag = _most_serious(med.live_flags)
+        flag = _most_serious(flags_of.get(med.pk, []))
         klass = found.klass
         if flag is not None and flag.kind == FlagKind.CONFLICT:
             klass = opioids.CONFLICT
@@ -455,7 +562,12 @@ def lab_flag(lab: LabResult) -> str:
 
 def labs(patient: Patient, today: dt.date, first_dose: dt.date | None, tasks: list[ClinicianTask]) -> LabsCard:
     found = list(LabResult.objects.filter(patient_id=patient.pk).order_by("-collected_at", "-pk")[: LABS_SHOWN + 1])
-    tested = set(LabResult.objects.filter(patient_id=patient.pk).order_by().values_list("test", flat=True).distinct())
+    if hasattr(patient, "has_alt"):  # chart_patients read it with the patient
+        tested = {test for test, on_file in (("ALT", patient.has_alt), ("AST", patient.has_ast)) if on_file}
+    else:
+        tested = set(
+            LabResult.objects.filter(patient_id=patient.pk).order_by().values_list("test", flat=True).distinct()
+        )
     esr = lab_context.esr_context(
         symptom_selectors.esr_results_for([patient])[patient.pk], first_dose=first_dose, today=today
     )
@@ -480,9 +592,18 @@ class ResponseCard:
     pain_text: str
 
 
-def response(patient: Patient, today: dt.date) -> ResponseCard:
-    dates = content.treatment_dates_for([patient.pk])[patient.pk]
-    outcome = outcomes.patient_outcome(patient, today=today, dates=dates)
+def response(
+    patient: Patient,
+    today: dt.date,
+    *,
+    dates: dict | None = None,
+    checkins: list[tuple] | None = None,
+    conditions: set[str] | None = None,
+) -> ResponseCard:
+    """The response card; the chart passes the treatment dates, check-ins and conditions it has read."""
+    if dates is None:
+        dates = content.treatment_dates_for([patient.pk])[patient.pk]
+    outcome = outcomes.patient_outcome(patient, today=today, dates=dates, checkins=checkins, conditions=conditions)
     pain = outcome.summary if outcome.summary != "—" else "not available yet (see the table)"
     return ResponseCard(outcome, tuple(efficacy_messages(outcome, today)), pain)
 
@@ -559,19 +680,26 @@ class Chart:
 
 
 def patient_chart(*, patient: Patient, user) -> Chart:
+    """Everything below the banner and the banner, each kind of row read once and shared between the
+    cards that show it (plans and steps: the plan card, tonight's dose, the treatment dates; flags: the
+    banner and the medication list; check-ins: the score chart and the response card)."""
     today = patient_services.patient_today(patient)
     allowed = allowed_actions(user, patient.clinic_id)
     treated = treatment(patient)
     tasks = open_tasks(patient)
-    answer = response(patient, today)
+    flags = live_flags(patient)
+    dates = content.treatment_dates_for([patient.pk], plans=[(p, p.live_steps) for p in treated.plans])[patient.pk]
+    checkins = chart_checkins(patient, today, dates["first_dose"])
+    conditions = {c.condition for c in patient.conditions.all()}
+    answer = response(patient, today, dates=dates, checkins=checkins, conditions=conditions)
     may_close = bool(allowed.get("task_close"))
     return Chart(
         patient=patient,
         today=today,
-        banner=banner(patient, today, treated, open_flags(patient), allowed),
+        banner=banner(patient, today, treated, open_flags(patient, flags), allowed),
         treatment=treated,
-        scores=score_chart(patient, today, treated),
-        medications=medications(patient, may_edit=bool(allowed.get("patient_edit"))),
+        scores=score_chart(patient, today, treated, checkins),
+        medications=medications(patient, may_edit=bool(allowed.get("patient_edit")), flags=flags),
         labs=labs(patient, today, answer.outcome.first_dose, tasks),
         response=answer,
         tasks=[Linked(t, url_or_none("clinic:task", t.pk) if may_close else None) for t in tasks],

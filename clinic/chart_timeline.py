@@ -12,15 +12,18 @@ whatever the amount of history.
 """
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 
-from django.db.models import F, Min, OuterRef, Q, Subquery
+from django.db import connection
+from django.db.models import Min, Q
 from django.utils.text import capfirst
 
 from patients.flag_models import ClinicianTask, ConflictFlag, SafetyGateEvent
-from patients.models import LabResult, MedicationStatement, Patient, PatientCondition
+from patients.models import LabResult, MedicationStatement, Patient, PatientCondition, User
 from symptoms.models import SymptomCheckIn
 from symptoms.rules import number
 from titration.models import CompoundedPrescription, TitrationPlan, TitrationStep
@@ -86,28 +89,18 @@ def _label(model, name: str) -> str:
     return capfirst(str(model._meta.get_field(name).verbose_name).removesuffix(" mg"))
 
 
-def _differs(name: str) -> Q:
-    """Null-safe "this field differs from the previous version"."""
-    prev = f"prev_{name}"
-    return (
-        Q(**{f"{name}__isnull": True, f"{prev}__isnull": False})
-        | Q(**{f"{name}__isnull": False, f"{prev}__isnull": True})
-        | (Q(**{f"{name}__isnull": False, f"{prev}__isnull": False}) & ~Q(**{name: F(prev)}))
-    )
-
-
 @dataclass(frozen=True)
 class Source:
     kind: str
     model: type
     fields: tuple[str, ...]  # what a change shows, old -> new
-    lookup: Callable[[Patient], Q]
+    lookup: str  # SQL over the history table ``h``, one %s: the patient's id
     title: Callable[[object], str]
     tone: Callable[[object], str] = lambda row: ""
+    extra: tuple[str, ...] = ()  # the other columns ``title`` and ``tone`` read
 
 
-def _step_lookup(patient: Patient) -> Q:
-    return Q(plan_id__in=TitrationPlan.all_objects.filter(patient_id=patient.pk).values("pk"))
+BY_PATIENT = "h.patient_id = %s"
 
 
 def _rx_title(row) -> str:
@@ -140,21 +133,21 @@ SOURCES = (
             "severe_hepatic_impairment",
             "deleted_at",
         ),
-        lambda p: Q(id=p.pk),
+        "h.id = %s",
         lambda row: "Patient record",
     ),
     Source(
         "Condition",
         PatientCondition,
         ("condition", "diagnosed_on", "deleted_at"),
-        lambda p: Q(patient_id=p.pk),
+        BY_PATIENT,
         lambda row: row.get_condition_display(),
     ),
     Source(
         "Medication",
         MedicationStatement,
         ("name", "dose", "route", "release", "start_date", "last_dose_date", "source", "deleted_at"),
-        lambda p: Q(patient_id=p.pk),
+        BY_PATIENT,
         lambda row: row.name,
     ),
     Source(
@@ -169,99 +162,176 @@ SOURCES = (
             "earliest_safe_start",
             "resolved_reason",
         ),
-        lambda p: Q(patient_id=p.pk),
+        BY_PATIENT,
         lambda row: f"{row.get_kind_display()}: {row.medication_text}",
         _flag_tone,
+        ("kind", "medication_text"),
     ),
     Source(
         "Task",
         ClinicianTask,
         ("status", "due_on", "completed_note"),
-        lambda p: Q(patient_id=p.pk),
+        BY_PATIENT,
         lambda row: row.title,
+        extra=("title",),
     ),
     Source(
         "Lab",
         LabResult,
         ("value", "unit", "result", "ref_low", "ref_high", "collected_at", "deleted_at"),
-        lambda p: Q(patient_id=p.pk),
+        BY_PATIENT,
         lambda row: row.test_name or row.get_test_display(),
+        extra=("test", "test_name"),
     ),
     Source(
         "Prescription",
         CompoundedPrescription,
         ("status", "strength_value", "quantity", "days_supply", "refills", "sig", "start_on", "deleted_at"),
-        lambda p: Q(patient_id=p.pk),
+        BY_PATIENT,
         _rx_title,
+        extra=("strength_unit", "form"),
     ),
     Source(
         "Plan",
         TitrationPlan,
         ("status", "target_dose_mg", "start_date", "deleted_at"),
-        lambda p: Q(patient_id=p.pk),
+        BY_PATIENT,
         lambda row: f"Plan to {fmt_mg(row.target_dose_mg)} mg from {row.start_date.isoformat()}",
     ),
     Source(
         "Step",
         TitrationStep,
         ("status", "dose_mg", "planned_start", "actual_start", "min_days", "sequence", "deleted_at"),
-        _step_lookup,
+        # Every plan the patient ever had, archived ones too (their steps' history is still the record's).
+        f"h.plan_id IN (SELECT p.id FROM {TitrationPlan._meta.db_table} p WHERE p.patient_id = %s)",  # noqa: S608
         lambda row: f"Step {row.sequence}: {fmt_mg(row.dose_mg)} mg",
         lambda row: "warn" if row.status in ("held", "stepped_back") else "",
     ),
 )
 
 
-def _history_entries(source: Source, patient: Patient, since: dt.datetime, until: dt.datetime | None) -> list[Entry]:
-    history = source.model.history.model
-    window = Q(history_date__gte=since) & (Q(history_date__lt=until) if until else Q())
-    # The version before: earlier in time, or saved in the same instant but first (a frozen clock, one transaction).
-    earlier = Q(history_date__lt=OuterRef("history_date")) | Q(
-        history_date=OuterRef("history_date"), history_id__lt=OuterRef("history_id")
+@cache
+def _history_sql(vendor: str, bounded: bool) -> str:
+    """One statement for every source's changes in a window: per source, each version beside the one
+    before it (LAG over the object's versions, so the previous one may lie before the window), the saves
+    that changed nothing shown left out, the newest PER_SOURCE kept; then who made each.
+
+    Each version's tracked fields travel as one JSON object (``c``, the previous version's ``p``, and ``x``
+    the columns the title reads), so the sources line up in one UNION ALL and the planner has one
+    expression to compare instead of one per field (planning the per-field form took longer than running
+    it). ``_value`` turns the JSON back into what the field holds. Built once per process: the statement
+    depends on the models only; the patient, the window and the limit are parameters."""
+    build, none = ("jsonb_build_object", "CAST(NULL AS jsonb)") if vendor == "postgresql" else ("json_object", "NULL")
+    parts = []
+    for index, source in enumerate(SOURCES):
+        history = source.model.history.model
+
+        def obj(names, history=history):
+            pairs = (f"'{name}', h.{history._meta.get_field(name).column}" for name in names)
+            return f"{build}({', '.join(pairs)})" if names else none
+
+        until = " AND v.history_date < %s" if bounded else ""
+        parts.append(
+            f"SELECT * FROM (SELECT {index} AS src, v.* FROM ("  # noqa: S608
+            "SELECT h.history_id, h.history_date, h.history_type, h.history_change_reason, h.history_user_id,"
+            f" {obj(source.fields)} AS c, LAG({obj(source.fields)}) OVER w AS p, {obj(source.extra)} AS x"
+            f" FROM {history._meta.db_table} h WHERE {source.lookup}"
+            " WINDOW w AS (PARTITION BY h.id ORDER BY h.history_date, h.history_id)) v"
+            f" WHERE v.history_date >= %s{until} AND (v.history_type <> '~'"
+            " OR COALESCE(v.history_change_reason, '') <> '' OR v.p IS NULL OR v.c <> v.p)"
+            f" ORDER BY v.history_date DESC, v.history_id DESC LIMIT %s) s{index}"
+        )
+    union = " UNION ALL ".join(parts)
+    users = User._meta.db_table
+    return (
+        f"SELECT t.*, u.first_name, u.last_name, u.username FROM ({union}) t"  # noqa: S608
+        f" LEFT JOIN {users} u ON u.id = t.history_user_id ORDER BY t.src, t.history_date DESC, t.history_id DESC"
     )
-    previous = history.objects.filter(earlier, id=OuterRef("id")).order_by("-history_date", "-history_id")
-    rows = history.objects.filter(source.lookup(patient), window).annotate(
-        **{f"prev_{name}": Subquery(previous.values(name)[:1]) for name in source.fields}
-    )
-    changed = Q()
-    for name in source.fields:
-        changed |= _differs(name)
-    rows = rows.filter(
-        ~Q(history_type="~") | (~Q(history_change_reason__isnull=True) & ~Q(history_change_reason="")) | changed
-    )
-    rows = rows.select_related("history_user").order_by("-history_date", "-history_id")[:PER_SOURCE]
+
+
+def _instant(value) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)  # SQLite keeps UTC without an offset
+
+
+def _value(field, value):
+    """A value read through JSON (``_history_sql``) as the field holds it, the way the ORM would give it."""
+    if value is None:
+        return None
+    kind = field.get_internal_type()
+    if kind == "BooleanField":
+        return bool(value)  # true/false, or SQLite's 1/0
+    if kind == "DateTimeField":
+        return _instant(value)
+    if kind == "DateField":
+        return dt.date.fromisoformat(value[:10])
+    if kind == "TimeField":
+        return dt.time.fromisoformat(value)
+    if kind == "DecimalField":
+        return Decimal(value).quantize(Decimal(1).scaleb(-field.decimal_places))
+    if kind.endswith("IntegerField"):
+        return int(value)
+    return value
+
+
+def _json(value) -> dict:
+    if value is None:
+        return {}
+    if isinstance(value, str | bytes):  # Django loads jsonb as text; SQLite gives text
+        return json.loads(value, parse_float=Decimal)
+    return value
+
+
+def _history_batches(patient: Patient, since: dt.datetime, until: dt.datetime | None) -> list[list[Entry]]:
+    """Each source's change entries in the window, newest first (one query for all of them)."""
+    ops = connection.ops
+    params = []
+    for _ in SOURCES:
+        params += [patient.pk, ops.adapt_datetimefield_value(since)]
+        if until is not None:
+            params.append(ops.adapt_datetimefield_value(until))
+        params.append(PER_SOURCE)
+    with connection.cursor() as cursor:
+        cursor.execute(_history_sql(connection.vendor, until is not None), params)
+        rows = cursor.fetchall()
     zone = patient.zone
-    entries = []
-    for row in rows:
-        if row.history_type == "~":
+    batches: list[list[Entry]] = [[] for _ in SOURCES]
+    for index, _, when, history_type, reason, user_id, now, then, extra, first, last, username in rows:
+        source = SOURCES[index]
+        meta = source.model.history.model._meta
+        now, then, extra = _json(now), _json(then), _json(extra)
+        current = {name: _value(meta.get_field(name), now.get(meta.get_field(name).column)) for name in source.fields}
+        before = {name: _value(meta.get_field(name), then.get(meta.get_field(name).column)) for name in source.fields}
+        shown = {name: _value(meta.get_field(name), extra.get(meta.get_field(name).column)) for name in source.extra}
+        version = source.model.history.model(**current, **shown)
+        if history_type == "~":
             details = tuple(
                 f"{_label(source.model, name)}: "
-                f"{_shown(source.model, name, getattr(row, f'prev_{name}'), zone)} → "
-                f"{_shown(source.model, name, getattr(row, name), zone)}"
+                f"{_shown(source.model, name, before[name], zone)} → "
+                f"{_shown(source.model, name, current[name], zone)}"
                 for name in source.fields
-                if getattr(row, name) != getattr(row, f"prev_{name}")
+                if current[name] != before[name]
             )
-            action = (
-                "archived"
-                if "deleted_at" in source.fields and row.deleted_at and not row.prev_deleted_at
-                else "changed"
-            )
+            archived = "deleted_at" in source.fields and current["deleted_at"] and not before["deleted_at"]
+            action = "archived" if archived else "changed"
         else:
-            details = _state(source, row, zone) if row.history_type == "+" else ()
-            action = ACTIONS.get(row.history_type, row.history_type)
-        entries.append(
+            details = _state(source, version, zone) if history_type == "+" else ()
+            action = ACTIONS.get(history_type, history_type)
+        who = SYSTEM if user_id is None else (f"{first or ''} {last or ''}".strip() or username or SYSTEM)
+        batches[index].append(
             Entry(
-                when=row.history_date,
+                when=_instant(when),
                 kind=source.kind,
-                title=source.title(row),
+                title=source.title(version),
                 action=action,
                 details=details,
-                who=_who(row.history_user),
-                why=row.history_change_reason or "",
-                tone=source.tone(row),
+                who=who,
+                why=reason or "",
+                tone=source.tone(version),
             )
         )
-    return entries
+    return batches
 
 
 def _state(source: Source, row, zone) -> tuple[str, ...]:
@@ -377,7 +447,7 @@ def timeline(patient: Patient, *, today: dt.date, before: dt.date | None = None)
     last_day = (end - dt.timedelta(days=1)) if end else today
     start = last_day - dt.timedelta(days=WINDOW_DAYS - 1)
     since, until = _midnight(start, zone), (_midnight(end, zone) if end else None)
-    batches = [_history_entries(source, patient, since, until) for source in SOURCES]
+    batches = _history_batches(patient, since, until)
     batches += [
         _gate_entries(patient, since, until),
         _checkin_entries(patient, since, until),
@@ -387,7 +457,12 @@ def timeline(patient: Patient, *, today: dt.date, before: dt.date | None = None)
     entries = sorted((e for batch in batches for e in batch), key=lambda e: e.when, reverse=True)
     # Nothing in the record is older than the patient's own first row, except check-ins entered for
     # earlier dates: the window goes back as far as either.
-    first_checkin = SymptomCheckIn.objects.filter(patient_id=patient.pk).aggregate(first=Min("recorded_at"))["first"]
+    if hasattr(patient, "first_checkin"):  # clinic.chart.chart_patients read it with the patient
+        first_checkin = patient.first_checkin
+    else:
+        first_checkin = SymptomCheckIn.objects.filter(patient_id=patient.pk).aggregate(first=Min("recorded_at"))[
+            "first"
+        ]
     earliest = min(t for t in (patient.created_at, first_checkin) if t is not None).astimezone(zone).date()
     return Timeline(
         tuple(entries), start, end, start if earliest < start else None, truncated=truncated, per_source=PER_SOURCE

@@ -167,30 +167,52 @@ def outcomes_on_own_dates(
     return found
 
 
-def patient_outcome(patient, *, today: dt.date, dates: Mapping | None = None) -> PatientOutcome:
-    """The outcome of one patient on their local date ``today`` (see the module doc)."""
-    return patient_outcomes([patient], today=today, dates={patient.pk: dates} if dates is not None else None)[
-        patient.pk
-    ]
+def patient_outcome(
+    patient,
+    *,
+    today: dt.date,
+    dates: Mapping | None = None,
+    checkins: list[tuple] | None = None,
+    conditions: set[str] | None = None,
+) -> PatientOutcome:
+    """The outcome of one patient on their local date ``today`` (see the module doc); ``checkins`` and
+    ``conditions`` as ``patient_outcomes`` takes them, for this patient."""
+    return patient_outcomes(
+        [patient],
+        today=today,
+        dates={patient.pk: dates} if dates is not None else None,
+        checkins={patient.pk: checkins} if checkins is not None else None,
+        conditions={patient.pk: conditions} if conditions is not None else None,
+    )[patient.pk]
 
 
 def patient_outcomes(
-    patients: Iterable, *, today: dt.date, dates: Mapping[int, Mapping] | None = None
+    patients: Iterable,
+    *,
+    today: dt.date,
+    dates: Mapping[int, Mapping] | None = None,
+    checkins: Mapping[int, list[tuple]] | None = None,
+    conditions: Mapping[int, set[str]] | None = None,
 ) -> dict[int, PatientOutcome]:
     """Outcomes by patient id, in three queries whatever the number of patients.
 
     ``dates`` maps a patient id to {"first_dose": date | None, "maintenance_started": date | None} as
     hooks.treatment_dates gives it; a patient missing from it is asked through the hook (its own queries).
     The patients are taken as given: the caller has already scoped them to what its user may see.
+
+    A page that has read them already passes ``checkins`` ({patient id: [(recorded_at, {NRS field: value})]},
+    oldest first, not archived: at least every one before the first dose and the last two on or after it up
+    to ``today``) and ``conditions`` ({patient id: condition values}); those queries are then not made.
     """
     by_id = {patient.pk: patient for patient in patients}
     if not by_id:
         return {}
     ids = list(by_id)
-    checkins: dict[int, list[tuple]] = defaultdict(list)
-    rows = SymptomCheckIn.objects.filter(patient_id__in=ids).order_by("patient_id", "recorded_at", "pk")
-    for patient_id, recorded_at, *values in rows.values_list("patient_id", "recorded_at", *NRS_FIELDS):
-        checkins[patient_id].append((recorded_at, dict(zip(NRS_FIELDS, values, strict=True))))
+    if checkins is None:
+        checkins = defaultdict(list)
+        rows = SymptomCheckIn.objects.filter(patient_id__in=ids).order_by("patient_id", "recorded_at", "pk")
+        for patient_id, recorded_at, *values in rows.values_list("patient_id", "recorded_at", *NRS_FIELDS):
+            checkins[patient_id].append((recorded_at, dict(zip(NRS_FIELDS, values, strict=True))))
     scores: dict[int, list[tuple]] = defaultdict(list)
     score_rows = (
         InstrumentScore.objects.filter(patient_id__in=ids, checkin__deleted_at__isnull=True)
@@ -199,19 +221,20 @@ def patient_outcomes(
     )
     for patient_id, instrument, recorded_at, total, partial in score_rows:
         scores[patient_id].append((instrument, recorded_at, total, partial))
-    conditions: dict[int, set[str]] = defaultdict(set)
-    for patient_id, condition in PatientCondition.objects.filter(patient_id__in=ids).values_list(
-        "patient_id", "condition"
-    ):
-        conditions[patient_id].add(condition)
+    if conditions is None:
+        conditions = defaultdict(set)
+        for patient_id, condition in PatientCondition.objects.filter(patient_id__in=ids).values_list(
+            "patient_id", "condition"
+        ):
+            conditions[patient_id].add(condition)
     dates = dates or {}
     return {
         pk: _outcome(
             patient,
             dates.get(pk) or hooks.treatment_dates(patient),
-            checkins[pk],
+            checkins.get(pk, []),
             scores[pk],
-            conditions[pk],
+            conditions.get(pk, set()),
             today,
         )
         for pk, patient in by_id.items()

@@ -139,6 +139,10 @@ def step_up_decisions_for(
         .select_related("pharmacy")
         .order_by("-written_on", "-pk")
     )
+    rx_by_pk = {rx.pk: rx for rx in active_rx}
+    rx_of_patient: dict[int, list[CompoundedPrescription]] = defaultdict(list)
+    for rx in active_rx:
+        rx_of_patient[rx.patient_id].append(rx)
     conflicted = set(
         ConflictFlag.objects.filter(
             patient_id__in=patient_ids,
@@ -167,7 +171,8 @@ def step_up_decisions_for(
         if current is None:
             out[plan.pk] = None
             continue
-        rx = _active_rx_of(plan, active_rx)
+        own = rx_by_pk.get(plan.prescription_id)  # as _active_rx_of, without scanning every plan's list
+        rx = own if own is not None and own.deleted_at is None else next(iter(rx_of_patient[plan.patient_id]), None)
         since = today - dt.timedelta(days=SIDE_EFFECT_WINDOW_DAYS)
         observations = _observations(
             checkins_of[plan.patient_id], steps, plan.patient.zone, since, today, plan.target_dose_mg
@@ -339,20 +344,41 @@ def refill_reminder_day(plan: TitrationPlan, today: dt.date) -> dt.date | None:
     return max(supply.reorder_by(runs_out, lead), today)
 
 
-def dose_summary(patient, today: dt.date) -> dict | None:
-    """For the patient's own pages: tonight's dose in what they measure, and when the next step is due."""
-    plan = TitrationPlan.objects.filter(patient=patient, status="active").first()
-    if plan is None:
-        return None
-    current = current_step(plan)
-    if current is None:
-        return None
-    rx = active_prescription(plan)
-    following = (
-        plan.steps.filter(status=StepStatus.PLANNED, sequence__gt=current.sequence, deleted_at__isnull=True)
-        .order_by("sequence")
-        .first()
-    )
+def dose_summary(
+    patient,
+    today: dt.date,
+    *,
+    plan: TitrationPlan | None = None,
+    steps: list[TitrationStep] | None = None,
+    active_prescriptions: list[CompoundedPrescription] | None = None,
+) -> dict | None:
+    """For the patient's own pages: tonight's dose in what they measure, and when the next step is due.
+
+    A page that has read the rows already passes them and no query is made: ``plan`` the patient's active
+    plan (or None), ``steps`` its steps that are not archived, in sequence order, and ``active_prescriptions``
+    the patient's active prescriptions, newest first. Without ``steps`` they are read here.
+    """
+    if steps is None:
+        plan = TitrationPlan.objects.filter(patient=patient, status="active").first()
+        if plan is None:
+            return None
+        current = current_step(plan)
+        if current is None:
+            return None
+        rx = active_prescription(plan)
+        following = (
+            plan.steps.filter(status=StepStatus.PLANNED, sequence__gt=current.sequence, deleted_at__isnull=True)
+            .order_by("sequence")
+            .first()
+        )
+    else:
+        if plan is None:
+            return None
+        current = next((s for s in reversed(steps) if s.status in (StepStatus.ACTIVE, StepStatus.HELD)), None)
+        if current is None:
+            return None
+        rx = _active_rx_of(plan, active_prescriptions or [])
+        following = next((s for s in steps if s.status == StepStatus.PLANNED and s.sequence > current.sequence), None)
     next_day = None
     # RX-3: a step the dispensed strength cannot make is not promised until a prescription that can is active.
     needs_prescription = following is not None and measured(following.dose_mg, rx) is None
@@ -398,16 +424,26 @@ def treatment_dates(patient) -> dict | None:
     return dates if dates["first_dose"] else None
 
 
-def treatment_dates_for(patient_ids: Iterable[int]) -> dict[int, dict]:
+def treatment_dates_for(
+    patient_ids: Iterable[int], *, plans: Iterable[tuple[TitrationPlan, Iterable[TitrationStep]]] | None = None
+) -> dict[int, dict]:
     """``treatment_dates`` for many patients in two queries (plans, then their steps), for list pages:
-    {patient id: {"first_dose": date | None, "maintenance_started": date | None}}."""
+    {patient id: {"first_dose": date | None, "maintenance_started": date | None}}.
+
+    A page that has read the patients' plans passes them as (plan, its steps) pairs, plans of any status
+    and steps not archived, and no query is made."""
     ids = list(dict.fromkeys(patient_ids))
-    plans = TitrationPlan.objects.filter(
-        patient_id__in=ids, status__in=[PlanStatus.ACTIVE, PlanStatus.PAUSED, PlanStatus.COMPLETED]
-    ).prefetch_related("steps")
+    if plans is None:
+        found = TitrationPlan.objects.filter(
+            patient_id__in=ids, status__in=[PlanStatus.ACTIVE, PlanStatus.PAUSED, PlanStatus.COMPLETED]
+        ).prefetch_related("steps")
+        plans = ((plan, plan.steps.all()) for plan in found)
+    counted = {PlanStatus.ACTIVE, PlanStatus.PAUSED, PlanStatus.COMPLETED}
     started = defaultdict(list)
-    for plan in plans:
-        for step in plan.steps.all():
+    for plan, steps in plans:
+        if plan.status not in counted or plan.deleted_at is not None:
+            continue
+        for step in steps:
             if step.deleted_at is None and step.actual_start is not None:
                 started[plan.patient_id].append((step.actual_start, step.sequence, step.dose_mg >= plan.target_dose_mg))
     dates = {}
