@@ -177,13 +177,13 @@ def patient_outcome(
 ) -> PatientOutcome:
     """The outcome of one patient on their local date ``today`` (see the module doc); ``checkins`` and
     ``conditions`` as ``patient_outcomes`` takes them, for this patient."""
-    return patient_outcomes(
-        [patient],
-        today=today,
-        dates={patient.pk: dates} if dates is not None else None,
-        checkins={patient.pk: checkins} if checkins is not None else None,
-        conditions={patient.pk: conditions} if conditions is not None else None,
-    )[patient.pk]
+    given = {}  # only what the caller read, so patient_outcomes is called as before otherwise
+    if checkins is not None:
+        given["checkins"] = {patient.pk: checkins}
+    if conditions is not None:
+        given["conditions"] = {patient.pk: conditions}
+    dated = {patient.pk: dates} if dates is not None else None
+    return patient_outcomes([patient], today=today, dates=dated, **given)[patient.pk]
 
 
 def patient_outcomes(
