@@ -18,7 +18,7 @@ from symptoms import services as symptom_services
 
 from . import patient_list
 from .access import staff_view, visible_or_404
-from .worklist import ASSIGNEES, EVERYONE, KIND_LABELS, KINDS, worklist_for
+from .worklist import ASSIGNEES, EVERYONE, KIND_LABELS, KINDS, PAGE_SIZE, worklist_for
 
 
 class WorklistFilterForm(forms.Form):
@@ -33,20 +33,31 @@ def _worklist_filters(request) -> tuple[str, str]:
     return (kind if kind in KIND_LABELS else ""), (assignee if assignee in dict(ASSIGNEES) else EVERYONE)
 
 
+def _page(request) -> int:
+    try:
+        return max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        return 1
+
+
 @staff_view
 @require_GET
 def worklist(request):
     kind, assignee = _worklist_filters(request)
-    found = worklist_for(user=request.user, kind=kind, assignee=assignee)
+    found = worklist_for(user=request.user, kind=kind, assignee=assignee, page=_page(request) if kind else 1)
+    queries = {key: urlencode({"kind": key, "assignee": assignee}) for key, _, _ in found.counts}
     counts = [
-        {"kind": key, "label": label, "count": count, "query": urlencode({"kind": key, "assignee": assignee})}
-        for key, label, count in found.counts
+        {"kind": key, "label": label, "count": count, "query": queries[key]} for key, label, count in found.counts
     ]
+    for section in found.sections:
+        section.query = queries[section.key]
     context = {
         "nav": "worklist",
         "form": WorklistFilterForm(initial={"kind": kind, "assignee": assignee}),
         "worklist": found,
         "counts": counts,
+        "kind_query": queries.get(kind, ""),
+        "page_size": PAGE_SIZE,
         "all_query": urlencode({"assignee": assignee}),
         "kind": kind,
         "assignee": assignee,

@@ -18,8 +18,14 @@ def staff_clinic_ids(user) -> list[int]:
         return []
     cached = getattr(user, "_ldn_clinic_ids", None)
     if cached is None:
-        cached = list(user.memberships.filter(is_active=True).values_list("clinic_id", flat=True))
+        rows = list(user.memberships.filter(is_active=True).values_list("clinic_id", "role"))
+        cached = [clinic_id for clinic_id, _ in rows]
         user._ldn_clinic_ids = cached
+        if getattr(user, "_ldn_clinic_roles", None) is None:  # ldnclinic.admin.clinic_roles: the same rows
+            roles: dict[int, set[str]] = {}
+            for clinic_id, role in rows:
+                roles.setdefault(clinic_id, set()).add(role)
+            user._ldn_clinic_roles = roles
     return cached
 
 

@@ -8,7 +8,7 @@ passes 14 days raises a clinician task.
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from django.conf import settings
@@ -123,22 +123,35 @@ def step_up_decision(plan: TitrationPlan, step: TitrationStep, today: dt.date) -
 
 
 def step_up_decisions_for(
-    items: list[tuple[TitrationPlan, TitrationStep]], today_by_patient: dict[int, dt.date]
+    items: list[tuple[TitrationPlan, TitrationStep]],
+    today_by_patient: dict[int, dt.date],
+    *,
+    steps_of: Mapping[int, list[TitrationStep]] | None = None,
+    active_prescriptions: list[CompoundedPrescription] | None = None,
+    lab_blocks: Mapping[int, list[str]] | None = None,
 ) -> dict[int, rules.Decision | None]:
     """The step-up rule (domain.md 1.3, LAB-2, a clinician's hold) for many plans in a fixed number of
-    queries, for lists: {plan id: the decision, or None when the plan has no current step}."""
+    queries, for lists: {plan id: the decision, or None when the plan has no current step}.
+
+    A list that has read them already passes ``steps_of`` ({plan id: its steps not archived, in sequence
+    order}), ``active_prescriptions`` (the patients' active prescriptions, newest first) and ``lab_blocks``
+    (``patients.labs.lab_step_up_blocks_for`` of the patients); those queries are then not made."""
     if not items:
         return {}
     plans = {plan.pk: plan for plan, _ in items}
     patient_ids = {plan.patient_id for plan in plans.values()}
-    steps_of: dict[int, list[TitrationStep]] = defaultdict(list)
-    for s in TitrationStep.objects.filter(plan_id__in=plans, deleted_at__isnull=True).order_by("sequence"):
-        steps_of[s.plan_id].append(s)
-    active_rx = list(
-        CompoundedPrescription.objects.filter(patient_id__in=patient_ids, status=PrescriptionStatus.ACTIVE)
-        .select_related("pharmacy")
-        .order_by("-written_on", "-pk")
-    )
+    if steps_of is None:
+        steps_of = defaultdict(list)
+        for s in TitrationStep.objects.filter(plan_id__in=plans, deleted_at__isnull=True).order_by("sequence"):
+            steps_of[s.plan_id].append(s)
+    if active_prescriptions is None:
+        active_rx = list(
+            CompoundedPrescription.objects.filter(patient_id__in=patient_ids, status=PrescriptionStatus.ACTIVE)
+            .select_related("pharmacy")
+            .order_by("-written_on", "-pk")
+        )
+    else:
+        active_rx = [rx for rx in active_prescriptions if rx.patient_id in patient_ids]
     rx_by_pk = {rx.pk: rx for rx in active_rx}
     rx_of_patient: dict[int, list[CompoundedPrescription]] = defaultdict(list)
     for rx in active_rx:
@@ -162,11 +175,12 @@ def step_up_decisions_for(
         .order_by("recorded_at")
     ):
         checkins_of[checkin.patient_id].append(checkin)
-    lab_blocks = lab_step_up_blocks_for(patient_ids)
+    if lab_blocks is None:
+        lab_blocks = lab_step_up_blocks_for(patient_ids)
     out: dict[int, rules.Decision | None] = {}
     for plan, step in items:
         today = today_by_patient[plan.patient_id]
-        steps = steps_of[plan.pk]
+        steps = steps_of.get(plan.pk, [])
         current = next((s for s in reversed(steps) if s.status in (StepStatus.ACTIVE, StepStatus.HELD)), None)
         if current is None:
             out[plan.pk] = None

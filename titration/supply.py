@@ -178,15 +178,21 @@ def supply_runs_out(f: Formulation, dispensed_on: date, schedule: Sequence[tuple
         return None
     left = total_mg(f)
     horizon = max(dispensed_on, entries[-1][0]) + timedelta(days=SUPPLY_HORIZON_DAYS)
+    # A dose at a time rather than a day at a time (the worklist asks this of every active plan): from
+    # ``day``, with ``left`` mg, a dose D runs out on the first k with D > left - k*D, k = left // D.
     day, dose_mg, i = dispensed_on, Decimal(0), 0
     while day < horizon:
         while i < len(entries) and entries[i][0] <= day:
             dose_mg = entries[i][1]
             i += 1
-        if dose_mg > left:
-            return day
-        left -= dose_mg
-        day += timedelta(days=1)
+        until = min(entries[i][0], horizon) if i < len(entries) else horizon  # the next dose starts
+        days = (until - day).days
+        if dose_mg > 0:
+            lasts = int(left // dose_mg)
+            if lasts < days:
+                return day + timedelta(days=lasts)
+            left -= dose_mg * days
+        day = until
     return None
 
 
