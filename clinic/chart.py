@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Exists, Prefetch, Q
 from django.urls import NoReverseMatch, reverse
 
 from patients import opioids
@@ -66,20 +66,9 @@ def url_or_none(name: str, *args) -> str | None:
 
 
 def chart_patients():
-    """The queryset the chart loads its patient from (through visible_or_404), with what the chart asks
-    of the rest of the record in a word: the first check-in (how far back the timeline goes) and whether
-    an ALT and an AST are on file (the baseline liver tests)."""
+    """The queryset the chart loads its patient from (through visible_or_404)."""
     conditions = PatientCondition.objects.order_by("condition")
-    first = SymptomCheckIn.objects.filter(patient=OuterRef("pk")).order_by("recorded_at").values("recorded_at")[:1]
-    return (
-        Patient.objects.select_related("clinic")
-        .prefetch_related(Prefetch("conditions", queryset=conditions))
-        .annotate(
-            first_checkin=Subquery(first),
-            has_alt=Exists(LabResult.objects.filter(patient=OuterRef("pk"), test=LabTest.ALT)),
-            has_ast=Exists(LabResult.objects.filter(patient=OuterRef("pk"), test=LabTest.AST)),
-        )
-    )
+    return Patient.objects.select_related("clinic").prefetch_related(Prefetch("conditions", queryset=conditions))
 
 
 def age_on(born: dt.date, today: dt.date) -> int:
@@ -561,21 +550,33 @@ def lab_flag(lab: LabResult) -> str:
 
 
 def labs(patient: Patient, today: dt.date, first_dose: dt.date | None, tasks: list[ClinicianTask]) -> LabsCard:
-    found = list(LabResult.objects.filter(patient_id=patient.pk).order_by("-collected_at", "-pk")[: LABS_SHOWN + 1])
-    if hasattr(patient, "has_alt"):  # chart_patients read it with the patient
-        tested = {test for test, on_file in (("ALT", patient.has_alt), ("AST", patient.has_ast)) if on_file}
-    else:
-        tested = set(
-            LabResult.objects.filter(patient_id=patient.pk).order_by().values_list("test", flat=True).distinct()
+    """The latest results, the ESRs (LAB-1) and whether a baseline ALT and AST are on file, in one query:
+    the latest LABS_SHOWN + 1 results with every ESR (older ones too), the latest being the first rows."""
+    mine = LabResult.objects.filter(patient_id=patient.pk)
+    latest = mine.order_by("-collected_at", "-pk").values("pk")[: LABS_SHOWN + 1]
+    esr = Q(test=LabTest.ESR, value__isnull=False)
+    found = list(
+        mine.filter(Q(pk__in=latest) | esr)
+        .annotate(  # not per row: the database answers each once
+            has_alt=Exists(mine.filter(test=LabTest.ALT)), has_ast=Exists(mine.filter(test=LabTest.AST))
         )
-    esr = lab_context.esr_context(
-        symptom_selectors.esr_results_for([patient])[patient.pk], first_dose=first_dose, today=today
+        .order_by("-collected_at", "-pk")
     )
+    tested = {
+        test for test, on_file in (("ALT", found and found[0].has_alt), ("AST", found and found[0].has_ast)) if on_file
+    }
+    esrs = sorted(
+        (lab for lab in found if lab.test == LabTest.ESR and lab.value is not None),
+        key=lambda lab: (lab.collected_at, lab.pk),
+    )
+    rows = [(lab.patient_id, lab.clinic_id, lab.value, lab.unit, lab.ref_high, lab.collected_at) for lab in esrs]
+    esr_results = symptom_selectors.esr_results_for([patient], rows=rows)[patient.pk]
+    shown = found[: LABS_SHOWN + 1]
     lab2 = tuple(t for t in tasks if t.kind in LAB_TASK_KINDS)
     return LabsCard(
-        rows=tuple(LabRow(lab, lab_flag(lab)) for lab in found[:LABS_SHOWN]),
-        more=len(found) > LABS_SHOWN,
-        esr=esr,
+        rows=tuple(LabRow(lab, lab_flag(lab)) for lab in shown[:LABS_SHOWN]),
+        more=len(shown) > LABS_SHOWN,
+        esr=lab_context.esr_context(esr_results, first_dose=first_dose, today=today),
         lab2_tasks=lab2,
         step_ups_blocked=any(t.kind == TaskKind.LAB_REVIEW for t in lab2),
         missing_liver=tuple(test for test in ("ALT", "AST") if test not in tested),

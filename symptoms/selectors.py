@@ -114,29 +114,35 @@ def checkin_modules_due(*, patient, today: dt.date) -> ModulesDue:
     )
 
 
-def esr_results_for(patients: Iterable) -> dict[int, list[lab_context.EsrResult]]:
+def esr_results_for(
+    patients: Iterable, *, rows: Iterable[tuple] | None = None
+) -> dict[int, list[lab_context.EsrResult]]:
     """The ESRs of already-scoped patients in one query, dated in each patient's zone, oldest first.
 
     Archived results are left out (the default manager), and so is any row whose clinic is not its patient's:
     a result filed under another clinic never shows, even if a bad import put it there.
+
+    A page that has read the patients' ESRs (not archived, with a value) passes them as ``rows``:
+    (patient_id, clinic_id, value, unit, ref_high, collected_at), oldest first; no query is made.
     """
     by_id = {patient.pk: patient for patient in patients}
     found: dict[int, list[lab_context.EsrResult]] = defaultdict(list)
     if not by_id:
         return found
-    rows = (
-        LabResult.objects.filter(
-            patient_id__in=list(by_id),
-            clinic_id__in={patient.clinic_id for patient in by_id.values()},
-            test=LabTest.ESR,
-            value__isnull=False,
+    if rows is None:
+        rows = (
+            LabResult.objects.filter(
+                patient_id__in=list(by_id),
+                clinic_id__in={patient.clinic_id for patient in by_id.values()},
+                test=LabTest.ESR,
+                value__isnull=False,
+            )
+            .order_by("patient_id", "collected_at", "pk")
+            .values_list("patient_id", "clinic_id", "value", "unit", "ref_high", "collected_at")
         )
-        .order_by("patient_id", "collected_at", "pk")
-        .values_list("patient_id", "clinic_id", "value", "unit", "ref_high", "collected_at")
-    )
     for patient_id, clinic_id, value, unit, ref_high, collected_at in rows:
-        patient = by_id[patient_id]
-        if clinic_id == patient.clinic_id:
+        patient = by_id.get(patient_id)
+        if patient is not None and clinic_id == patient.clinic_id:
             local = collected_at.astimezone(patient.zone).date()
             found[patient_id].append(lab_context.EsrResult(value, unit, local, ref_high))
     return found

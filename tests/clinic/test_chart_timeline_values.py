@@ -51,3 +51,32 @@ def test_every_kind_of_value_reads_as_the_field_shows_it(client, prescriber, pat
     assert "Value: 20; Unit: U/L" in added and "Ref high: 40" in added
     moved = next(e for e in entries if e.startswith("2 Mar 2026 12:00 Lab ALT changed"))
     assert "2026-03-02 09:00" in text_of(moved)
+
+
+def test_gate_events_check_ins_and_reminders_read_from_the_same_statement(client, prescriber, patient):
+    from patients.flag_models import SafetyGateEvent
+
+    SafetyGateEvent.objects.create(
+        clinic=patient.clinic,
+        patient=patient,
+        action="start_plan",
+        outcome="overridden",
+        summary="Open conflict: Norco 5/325",
+        reason="washout confirmed by phone",
+        actor=prescriber,
+    )
+    c = f.CheckInFactory(
+        patient=patient, recorded_at=NOW - dt.timedelta(days=2), pain=3, took_dose_as_prescribed=False, nights_missed=2
+    )
+    f.SideEffectFactory(checkin=c, effect="other", description="odd taste", severity=1)
+    f.ReminderFactory(patient=patient, status="sent", sent_at=NOW - dt.timedelta(hours=1), subject="LDN tonight")
+    client.force_login(prescriber)
+    entries = timeline_entries(client.get(reverse("clinic:patient", args=[patient.pk])).content.decode())
+    gate = next(e for e in entries if "Safety gate" in e)
+    assert "Start a titration plan overridden by a prescriber" in gate
+    assert "Open conflict: Norco 5/325" in gate and "why: washout confirmed by phone" in gate
+    checked = next(e for e in entries if "Weekly check-in" in e)
+    assert "Scores: pain 3" in checked and "Side effect: Other (odd taste): mild" in checked
+    assert "Dose not taken as prescribed; nights missed: 2" in checked and "by patient" in checked
+    sent = next(e for e in entries if e.startswith("2 Mar 2026 11:00 Reminder"))
+    assert "sent" in sent and "LDN tonight" in sent and "by system" in sent
