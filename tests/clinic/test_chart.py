@@ -434,7 +434,7 @@ def test_chart_query_count_is_flat_in_history(client, named_prescriber, on_ldn, 
     client.force_login(named_prescriber)
     url = chart_url(on_ldn.patient)
     client.get(url)  # warm the session and the opioid catalog
-    with django_assert_max_num_queries(44):
+    with django_assert_max_num_queries(17):
         response = client.get(url)
     assert response.status_code == 200
     assert response.content.decode().count('class="tl') > n
@@ -446,7 +446,7 @@ def test_timeline_query_count_is_flat_in_history(client, named_prescriber, on_ld
     client.force_login(named_prescriber)
     url = reverse("clinic:patient-timeline", args=[on_ldn.patient.pk])
     client.get(url)
-    with django_assert_max_num_queries(22):
+    with django_assert_max_num_queries(7):
         assert client.get(url, HTTP_HX_REQUEST="true").status_code == 200
 
 
@@ -454,5 +454,5 @@ def test_wallet_card_query_count(client, named_prescriber, on_ldn, django_assert
     client.force_login(named_prescriber)
     url = reverse("clinic:wallet-card", args=[on_ldn.patient.pk])
     client.get(url)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(10):
         assert client.get(url).status_code == 200
