@@ -5,8 +5,9 @@ BENCH_PATIENTS patients (default 10,000) in BENCH_CLINICS clinics (default 5), e
 an active prescription and a running plan, and BENCH_CHECKINS check-ins in all (default 1,000,000:
 a hundred weekly check-ins, about two years, per patient), a side effect on one in twenty, open
 conflicts, tasks and failed reminders on some. On PostgreSQL when DATABASE_URL is set (a throwaway
-database, dropped afterwards; JIT off, as the compose server should run), else on a temporary SQLite
-file with a tenth of the rows.
+database, dropped afterwards; JIT off for the seed and, through the app's own connection options
+(ldnclinic.env), for the measured requests too: the JSON line says what the session had), else on a
+temporary SQLite file with a tenth of the rows.
 
 The pages are asked for in-process through Django's test client as a prescriber of the first clinic,
 interleaved round by round with the plain view (a logged-in page rendering the clinic's base template),
@@ -236,6 +237,16 @@ def seed(patients: int, clinics: int, checkins: int) -> dict:
     return rows
 
 
+def _session_jit() -> str | None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        return cursor.fetchone()[0]
+
+
 def measure(client, paths: dict[str, str], rounds: int) -> dict[str, dict]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -296,6 +307,7 @@ def main() -> int:
             found = measure(client, paths, rounds)
             # A flat query count: the chart of a patient with three check-ins takes as many queries.
             light = measure(client, {"light_chart": reverse("clinic:patient", args=[rows["light"].pk])}, 1)
+            jit = _session_jit()  # the measured requests' own connection (ldnclinic.env sets jit=off)
     finally:
         drop_database(admin_url)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -307,6 +319,7 @@ def main() -> int:
         "checkins": rows["checkins"],
         "rounds": rounds,
         "conn_max_age": settings.DATABASES["default"].get("CONN_MAX_AGE"),
+        "jit": jit,
         **{f"{name}_{key}": value for name, result in found.items() for key, value in result.items()},
         "worklist_ratio_p95": round(found["worklist"]["p95_ms"] / base, 2),
         "patient_chart_ratio_p95": round(found["patient_chart"]["p95_ms"] / base, 2),
