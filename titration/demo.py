@@ -1,5 +1,6 @@
-"""The demo clinic's cast, as plain data: staff, pharmacies, and 36 patients at every stage of LDN, and
-each treated patient's course as day offsets from their first dose.
+"""The demo clinic's cast, as plain data: staff, pharmacies, and 36 patients at every stage of LDN; each
+treated patient's course as day offsets from their first dose; and what is derived from a spec with the
+seeded random.Random (prescription fields, symptom scores, condition-module answers).
 
 ``manage.py seed_demo`` writes it (titration/management/commands/seed_demo.py) through the services a
 clinician's pages call. Each patient is a ``Spec``: who they are, what they take, and where they are in
@@ -12,14 +13,19 @@ rule (domain.md 1.3) and the side-effect rules (SE-1..SE-5) do the rest, as they
 - a moderate effect steps the dose back (SE-2) and plans the retry of the failed dose two weeks on;
 - a clinician's hold (``stage="held"``) is given with its reason and blocks step-ups until resumed.
 
-No ORM and no clock here: the command passes ``today``.
+No ORM and no clock here: a course is in days from the first dose; the command places it before today.
 """
 
+import math
+import random
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import NamedTuple
 
 from patients.models import PatientStatus, Release, Role, Route
+from symptoms import instruments
 from symptoms.models import Severity, SideEffect
+from titration.models import Filler, Form, QuantityUnit, StrengthUnit
 
 CLINIC_NAME, CLINIC_SLUG = "Demo LDN Clinic", "demo"
 DEFAULT_PASSWORD = "ldn-demo-2026"  # noqa: S105 - a published demo password, printed on every run
@@ -109,6 +115,7 @@ class Spec:
     days: tuple[int, int] = ()  # days on the current step; default by stage (DAYS_ON)
     steps: tuple[tuple[str, int], ...] = ()  # a custom plan (no protocol): (dose mg, min days)
     capsule_mg: str = ""  # capsules of this strength; default by protocol (RX-1), else 1 mg/mL liquid
+    note: str = ""  # the plan's note; default: the protocol's name
 
 
 F, M = "female", "male"
@@ -128,7 +135,9 @@ SPECS = [
     Spec("Ruth", "Ellison", F, 1960, "declined", (FM,), ("sertraline",),
          reason="Decided not to start LDN for now: worried about vivid dreams; will think again in the spring."),
     Spec("Eleanor", "Shaw", F, 1981, "new_start", (FM,), ("pregabalin",), step=1, capsule_mg="1.5",
-         steps=(("1.5", 7), ("2.0", 7), ("3.0", 7), ("4.5", 7))),
+         steps=(("1.5", 7), ("2.0", 7), ("3.0", 7), ("4.5", 7)),
+         note="Custom plan: a 2.0 mg step between 1.5 and 3.0 mg, for a patient sensitive to dose changes. The "
+              "1.5 mg capsules cannot make 2.0 mg: a new prescription is needed before that step (RX-3)."),
     Spec("Emily", "Carter", F, 1982, "titrating", (FM,), ("sertraline",), "SLOW_0_5", 7),
     Spec("Olivia", "Bennett", F, 1990, "titrating", (HT, FM), ("levothyroxine",), "THYROID_0_25", 6),
     Spec("Chloe", "Nguyen", F, 1986, "titrating", (LC,), ("vitamin_d",), "SLOW_0_5", 6, past_hold=True),
@@ -189,6 +198,7 @@ DAYS_ON = {  # days on the current step, by stage
     "discontinued": (10, 14),
 }
 MILD_EFFECTS = ([DREAMS, HEADACHE, INSOMNIA, SideEffect.NAUSEA], [4, 2, 2, 1])
+PER_PLAN = "Change the dose as your titration plan directs."
 RESOLVED_WAIT = 3  # 1.3.3: a step-up waits three days after the check-in that no longer reports an effect
 RETRY_SHOWN_AFTER = 15  # a step-back this many days ago or more: its SE-2 window has passed today
 
@@ -211,7 +221,7 @@ def _next_checkin(day: int) -> int:
     return (day // 7 + 1) * 7
 
 
-def course(spec: Spec, min_days: list[int], rng) -> Course:
+def course(spec: Spec, min_days: list[int], rng: random.Random) -> Course:
     """The days of ``spec``'s course. ``min_days``: each planned step's min days (DOSE-2)."""
     current = spec.step or len(min_days)
     durations = [m + rng.randint(0, 4) for m in min_days[: current - 1]]  # each patient's own pace
@@ -270,3 +280,79 @@ def course(spec: Spec, min_days: list[int], rng) -> Course:
             if spec.past_hold and effect == DREAMS:
                 out.morning = day
     return out
+
+
+def _mg(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
+def prescription(spec: Spec, dose_now: Decimal, rng: random.Random) -> dict:
+    """RX-1: capsules where every step is a whole number of capsules, otherwise 1 mg/mL liquid (RX-2)."""
+    then = "" if spec.protocol == "FIXED_4_5" else " " + PER_PLAN
+    capsule = spec.capsule_mg or {"STD_1_5": "1.5", "FIXED_4_5": "4.5"}.get(spec.protocol)
+    if capsule:
+        strength = Decimal(capsule)
+        form, unit, qty_unit, filler = Form.CAPSULE, StrengthUnit.MG_PER_CAPSULE, "capsules", Filler.MCC
+        quantity = {"STD_1_5": 90, "FIXED_4_5": 30}.get(spec.protocol, 60)
+        count = _mg(dose_now / strength)
+        sig = f"Take {count} capsule{'s' * (count != '1')} ({_mg(dose_now)} mg) by mouth at bedtime.{then}"
+    else:
+        strength, form, unit, qty_unit, filler = Decimal(1), Form.LIQUID, StrengthUnit.MG_PER_ML, "mL", Filler.NONE
+        quantity = rng.choice([100, 150])
+        sig = f"Take {_mg(dose_now)} mL ({_mg(dose_now)} mg) by mouth at bedtime with the oral syringe.{then}"
+    return {
+        "form": form,
+        "strength_value": strength,
+        "strength_unit": unit,
+        "filler": filler,
+        "quantity": quantity,
+        "quantity_unit": QuantityUnit(qty_unit),
+        "days_supply": math.floor(quantity * strength / dose_now),  # RX-2
+        "refills": rng.randint(2, 5),
+        "sig": sig,
+    }
+
+
+def scores(spec: Spec, rng: random.Random) -> tuple[dict, dict]:
+    """A patient's baseline scores, and their change at full effect: pain and fatigue fall, sleep and
+    mood rise; little of either for non-responders."""
+    base = {k: rng.randint(6, 8) for k in ("pain", "fatigue")} | {
+        k: rng.randint(3, 5) for k in ("sleep_quality", "mood")
+    }
+    gain = {
+        "pain": -base["pain"] * (rng.uniform(0.38, 0.55) if spec.responder else rng.uniform(0.0, 0.1)),
+        "fatigue": -base["fatigue"] * (rng.uniform(0.25, 0.45) if spec.responder else rng.uniform(0.0, 0.1)),
+        "sleep_quality": rng.uniform(2.0, 3.5) if spec.responder else rng.uniform(0.0, 0.5),
+        "mood": rng.uniform(1.5, 3.0) if spec.responder else rng.uniform(0.0, 0.5),
+    }
+    return base, gain
+
+
+def effect_text(effect: str, severity: int) -> str:
+    return "Started a night or two after the last dose change." if severity == 1 else "Most nights this week."
+
+
+def modules(spec: Spec, week: int | None, ramp: float, rng: random.Random, asked: set) -> dict:
+    """PRO-2 condition modules answered with the check-in, on their schedule (``due_instruments``; no
+    licences, so no FIQR): HBI weekly for Crohn's (patient part: partial), MFIS every 4 weeks for MS,
+    PGIC from week 4. ``week`` is None before the first dose: the modules once, as the baseline."""
+    due = instruments.due_instruments(set(spec.conditions), week or 0, set())
+    if week is None:
+        due -= {instruments.PGIC} | (asked & {instruments.MFIS})  # one baseline MFIS; PGIC needs a start
+    asked.update(due)
+    effect = ramp if spec.responder else ramp * 0.15  # 0 before LDN works, 1 at full effect
+
+    def level(before: float, after: float, high: int) -> int:
+        return min(max(round(before + (after - before) * effect + rng.gauss(0, 0.4)), 0), high)
+
+    answers = {
+        instruments.HBI: lambda: {
+            "well_being": level(2.4, 0.6, 4),
+            "abdominal_pain": level(2.0, 0.5, 3),
+            "liquid_stools": level(5.5, 1.5, 30),
+            "complications": ["arthralgia"] if rng.random() < 0.6 - 0.4 * effect else [],
+        },
+        instruments.MFIS: lambda: {"items": [level(2.6, 1.5, 4) for _ in range(instruments.MFIS_ITEMS)]},
+        instruments.PGIC: lambda: {"pgic": level(4.0, 1.6, 7) or 1},
+    }
+    return {instrument: answers[instrument]() for instrument in sorted(due & set(answers))}

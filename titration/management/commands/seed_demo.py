@@ -12,11 +12,10 @@ the logins again.
 """
 
 import datetime as dt
-import math
 import random
 import uuid
 import zoneinfo
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from unittest import mock
 
@@ -43,24 +42,19 @@ from patients.models import (
     PatientStatus,
     User,
 )
-from symptoms import instruments
 from symptoms.services import checkin_submit
 from titration import demo, efficacy, reminders, rules, services
 from titration.demo import MEDS, SPECS, Spec
 from titration.models import (
     CompoundedPrescription,
-    Filler,
-    Form,
     Pharmacy,
     PrescriptionStatus,
-    QuantityUnit,
     StepStatus,
-    StrengthUnit,
+    TitrationPlan,
     TitrationProtocol,
 )
 
 ZONE = zoneinfo.ZoneInfo(demo.ZONE)
-PER_PLAN = "Change the dose as your titration plan directs."
 
 
 class Command(BaseCommand):
@@ -150,12 +144,9 @@ def _at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=ZONE)
 
 
-def _mg(value: Decimal) -> str:
-    return f"{value.normalize():f}"
-
-
 def _saved(obj, actor=None, why: str = ""):
-    """Rows that are not clinical actions (the patient's record, labs): validated as a user's would be."""
+    """Rows that are not clinical actions (the patient's record, a draft prescription): validated as a
+    user's would be, with who and why on the history row."""
     obj.full_clean()
     obj._history_user, obj._change_reason = actor, why[:100] or None
     obj.save()
@@ -170,10 +161,8 @@ class Chart:
     spec: Spec
     patient: Patient | None = None
     rx: CompoundedPrescription | None = None
-    plan: object = None
-    start: dt.date | None = None
+    plan: TitrationPlan | None = None
     maintenance: dt.date | None = None  # first day on the target dose, when reached
-    extra: dict = field(default_factory=dict)
 
     @property
     def mrn(self) -> str:
@@ -217,7 +206,7 @@ class Story:
         course = demo.course(spec, [s.min_days for s in template], rng)
         stopped = spec.stage == "discontinued"
         end = self.today - dt.timedelta(days=rng.randint(14, 60)) if stopped else self.today
-        start = chart.start = end - dt.timedelta(days=course.end)
+        start = end - dt.timedelta(days=course.end)
         registered = start - dt.timedelta(days=14 + rng.randint(0, 6))
         self.at(_at(registered, 10), chart, self.register, chart, details, start, rng)
         self._labs(chart, registered, start, rng)
@@ -229,7 +218,7 @@ class Story:
         pharmacy = 0 if spec.stage == "new_start" else rng.randrange(len(demo.PHARMACIES))
         lead = demo.PHARMACIES[pharmacy][2]
         written = start - dt.timedelta(days=lead + rng.randint(1, 5))
-        rx = _prescription(spec, current, rng) | {"pharmacy": pharmacy, "written_on": written, "start_on": start}
+        rx = demo.prescription(spec, current, rng) | {"pharmacy": pharmacy, "written_on": written, "start_on": start}
         self.at(_at(written, 11), chart, self.prescribe, chart, rx, True)
         self.at(_at(written, 11, 5), chart, self.make_plan, chart, start)
         self.at(_at(start, 18), chart, self.start_plan, chart, start)
@@ -256,7 +245,7 @@ class Story:
             registered = self.today - dt.timedelta(days=min([rng.randint(2, 6), *last_doses]))
         self.at(_at(registered, 10), chart, self.register, chart, details, self.today, rng)
         self._labs(chart, registered, self.today, rng)
-        baseline = _scores(spec, rng)
+        baseline = demo.scores(spec, rng)
         for days in (rng.randint(9, 13), rng.randint(2, 5)):
             checkin_day = self.today - dt.timedelta(days=days)
             if checkin_day > registered:
@@ -266,7 +255,7 @@ class Story:
             declined = registered + dt.timedelta(days=14 + rng.randint(0, 3))
             self.at(_at(declined, 12), chart, self.decline, chart, spec.reason)
         elif spec.protocol:  # a prescriber has written the prescription: active only if no conflict is open
-            rx = _prescription(spec, self._template(spec)[0].dose_mg, rng)
+            rx = demo.prescription(spec, self._template(spec)[0].dose_mg, rng)
             rx |= {"pharmacy": rng.randrange(len(demo.PHARMACIES)), "written_on": self.today - dt.timedelta(days=1)}
             rx["start_on"] = self.today + dt.timedelta(days=1)
             self.at(_at(self.today - dt.timedelta(days=1), 11), chart, self.prescribe, chart, rx, False)
@@ -298,7 +287,7 @@ class Story:
     def _checkins(self, chart: Chart, start: dt.date, course: demo.Course, rng: random.Random) -> None:
         """Two baseline check-ins in the 14 days before the first dose (BASE-1), then weekly (PRO-1)."""
         spec = chart.spec
-        base, gain = _scores(spec, rng)
+        base, gain = demo.scores(spec, rng)
         days = [(-rng.randint(10, 13), None), (-rng.randint(3, 6), None)] + [(d, d) for d in course.checkins]
         modules_rng, asked = random.Random(f"{chart.mrn}-modules"), set()  # as before: its own generator
         for offset, on_ldn in days:
@@ -308,7 +297,7 @@ class Story:
             values["sleep_quality"] -= max((s for e, s in effects if e == demo.INSOMNIA), default=0)
             values = {k: min(max(round(v), 0), 10) for k, v in values.items()}
             week = offset // 7 if on_ldn is not None else None
-            modules = _modules(spec, week, ramp, modules_rng, asked)
+            modules = demo.modules(spec, week, ramp, modules_rng, asked)
             self._checkin(chart, start + dt.timedelta(days=offset), values, week, effects, modules, rng)
 
     def _checkin(self, chart, day, values, week, effects, modules, rng) -> None:
@@ -320,7 +309,7 @@ class Story:
             "notes": rng.choice(demo.CHECKIN_NOTES) if rng.random() < 0.15 else "",
             "submission_id": uuid.uuid5(uuid.NAMESPACE_URL, f"ldn-demo:{chart.mrn}:{day.isoformat()}"),
         }
-        reported = [(effect, severity, _effect_text(effect, severity)) for effect, severity in effects]
+        reported = [(effect, severity, demo.effect_text(effect, severity)) for effect, severity in effects]
         self.at(
             _at(day, rng.randint(19, 21), rng.randint(0, 59)), chart, self.checkin, chart, day, data, reported, modules
         )
@@ -459,11 +448,6 @@ class Story:
         spec = chart.spec
         protocol = self.protocols.get(spec.protocol)
         custom = None if protocol else self._template(spec)
-        if custom:
-            note = (
-                "Custom plan: a 2.0 mg step between 1.5 and 3.0 mg for a patient sensitive to dose changes. "
-                "The 1.5 mg capsules cannot make 2.0 mg: a new prescription is needed before that step (RX-3)."
-            )
         chart.plan = services.plan_create(
             actor=self.prescriber,
             patient=chart.patient,
@@ -471,7 +455,7 @@ class Story:
             protocol=protocol,
             custom_steps=custom,
             prescription=chart.rx,
-            note=note or (protocol.name + "."),
+            note=note or spec.note or f"{protocol.name}.",
         )
 
     def start_plan(self, chart: Chart, start: dt.date) -> None:
@@ -494,16 +478,17 @@ class Story:
                 reason=f"the side effect had gone by the check-in on {clear_on:%d %b}: "
                 "the step-up rule applies again (SE-1)",
             )
-        self._close_tasks(
-            chart, self.nurse, "Offered morning dosing (SE-3); the effect settled, so bedtime dosing continues."
-        )
+        note = "Offered morning dosing (SE-3); the effect settled, so bedtime dosing continues."
+        self._close_tasks(chart, self.nurse, note, key="morning-dose:")
 
     def morning_dose(self, chart: Chart) -> None:
         """SE-3: the patient agrees to take LDN in the morning (a record change: patients.record will do it)."""
         patient = chart.patient = Patient.objects.get(pk=chart.patient.pk)  # as the services left it
         patient.dose_time = DoseTime.MORNING
         _saved(patient, self.nurse, "dose time: morning, for vivid dreams (SE-3)")
-        self._close_tasks(chart, self.nurse, "Moved LDN to the morning for the vivid dreams (SE-3).")
+        self._close_tasks(
+            chart, self.nurse, "Moved LDN to the morning for the vivid dreams (SE-3).", key="morning-dose:"
+        )
 
     def hold(self, chart: Chart, reason: str) -> None:
         services.plan_hold(actor=self.prescriber, plan=chart.plan, reason=reason)
@@ -511,7 +496,7 @@ class Story:
     def discontinue(self, chart: Chart, reason: str) -> None:
         services.plan_discontinue(actor=self.prescriber, plan=chart.plan, reason=reason)
         services.prescription_cancel(actor=self.prescriber, prescription=chart.rx, reason=f"LDN stopped: {reason}")
-        self._close_tasks(chart, self.prescriber, "LDN discontinued.", kinds=None, status=TaskStatus.CANCELLED)
+        self._close_tasks(chart, self.prescriber, "LDN discontinued.", status=TaskStatus.CANCELLED)
 
     def decline(self, chart: Chart, reason: str) -> None:
         patient_services.patient_set_status(
@@ -526,15 +511,16 @@ class Story:
             note = "Reviewed at 12 weeks: responding (EFF-2). Continue 4.5 mg nightly; next review in 3 months."
         else:
             note = "Not a responder at 12 weeks (EFF-2): discussed; four more weeks at 4.5 mg, then decide."
-        self._close_tasks(chart, self.prescriber, note, kinds=[TaskKind.EFFICACY_REVIEW])
+        self._close_tasks(chart, self.prescriber, note, kind=TaskKind.EFFICACY_REVIEW)
 
     def _current(self, chart: Chart):
         return chart.plan.steps.filter(status__in=[StepStatus.ACTIVE, StepStatus.HELD]).order_by("-sequence").first()
 
-    def _close_tasks(self, chart, actor, note, kinds=(TaskKind.OTHER,), status=TaskStatus.DONE) -> None:
-        tasks = ClinicianTask.objects.filter(patient=chart.patient, status=TaskStatus.OPEN)
-        if kinds is not None:
-            tasks = tasks.filter(kind__in=kinds)
+    def _close_tasks(self, chart, actor, note, *, kind="", key="", status=TaskStatus.DONE) -> None:
+        """Close the patient's open tasks (of ``kind``, or whose key starts with ``key``) with the note."""
+        tasks = ClinicianTask.objects.filter(patient=chart.patient, status=TaskStatus.OPEN, key__startswith=key)
+        if kind:
+            tasks = tasks.filter(kind=kind)
         for task in tasks.order_by("pk"):
             patient_services.task_close(actor=actor, task=task, status=status, note=note)
 
@@ -560,75 +546,3 @@ def _login(username: str, first: str, last: str, encoded: str, is_staff: bool = 
     return User.objects.create(
         username=username, first_name=first, last_name=last, email=email, password=encoded, is_staff=is_staff
     )
-
-
-def _prescription(spec: Spec, dose_now: Decimal, rng: random.Random) -> dict:
-    """RX-1: capsules where every step is a whole number of capsules, otherwise 1 mg/mL liquid (RX-2)."""
-    then = "" if spec.protocol == "FIXED_4_5" else " " + PER_PLAN
-    capsule = spec.capsule_mg or {"STD_1_5": "1.5", "FIXED_4_5": "4.5"}.get(spec.protocol)
-    if capsule:
-        strength = Decimal(capsule)
-        form, unit, qty_unit, filler = Form.CAPSULE, StrengthUnit.MG_PER_CAPSULE, "capsules", Filler.MCC
-        quantity = {"STD_1_5": 90, "FIXED_4_5": 30}.get(spec.protocol, 60)
-        count = _mg(dose_now / strength)
-        sig = f"Take {count} capsule{'s' * (count != '1')} ({_mg(dose_now)} mg) by mouth at bedtime.{then}"
-    else:
-        strength, form, unit, qty_unit, filler = Decimal(1), Form.LIQUID, StrengthUnit.MG_PER_ML, "mL", Filler.NONE
-        quantity = rng.choice([100, 150])
-        sig = f"Take {_mg(dose_now)} mL ({_mg(dose_now)} mg) by mouth at bedtime with the oral syringe.{then}"
-    return {
-        "form": form,
-        "strength_value": strength,
-        "strength_unit": unit,
-        "filler": filler,
-        "quantity": quantity,
-        "quantity_unit": QuantityUnit(qty_unit),
-        "days_supply": math.floor(quantity * strength / dose_now),  # RX-2
-        "refills": rng.randint(2, 5),
-        "sig": sig,
-    }
-
-
-def _scores(spec: Spec, rng: random.Random) -> tuple[dict, dict]:
-    """A patient's baseline scores, and their change at full effect: pain and fatigue fall, sleep and
-    mood rise; little of either for non-responders."""
-    base = {k: rng.randint(6, 8) for k in ("pain", "fatigue")} | {
-        k: rng.randint(3, 5) for k in ("sleep_quality", "mood")
-    }
-    gain = {
-        "pain": -base["pain"] * (rng.uniform(0.38, 0.55) if spec.responder else rng.uniform(0.0, 0.1)),
-        "fatigue": -base["fatigue"] * (rng.uniform(0.25, 0.45) if spec.responder else rng.uniform(0.0, 0.1)),
-        "sleep_quality": rng.uniform(2.0, 3.5) if spec.responder else rng.uniform(0.0, 0.5),
-        "mood": rng.uniform(1.5, 3.0) if spec.responder else rng.uniform(0.0, 0.5),
-    }
-    return base, gain
-
-
-def _effect_text(effect: str, severity: int) -> str:
-    return "Started a night or two after the last dose change." if severity == 1 else "Most nights this week."
-
-
-def _modules(spec: Spec, week: int | None, ramp: float, rng: random.Random, asked: set) -> dict:
-    """PRO-2 condition modules answered with the check-in, on their schedule (``due_instruments``; no
-    licences, so no FIQR): HBI weekly for Crohn's (patient part: partial), MFIS every 4 weeks for MS,
-    PGIC from week 4. ``week`` is None before the first dose: the modules once, as the baseline."""
-    due = instruments.due_instruments(set(spec.conditions), week or 0, set())
-    if week is None:
-        due -= {instruments.PGIC} | (asked & {instruments.MFIS})  # one baseline MFIS; PGIC needs a start
-    asked.update(due)
-    effect = ramp if spec.responder else ramp * 0.15  # 0 before LDN works, 1 at full effect
-
-    def level(before: float, after: float, high: int) -> int:
-        return min(max(round(before + (after - before) * effect + rng.gauss(0, 0.4)), 0), high)
-
-    answers = {
-        instruments.HBI: lambda: {
-            "well_being": level(2.4, 0.6, 4),
-            "abdominal_pain": level(2.0, 0.5, 3),
-            "liquid_stools": level(5.5, 1.5, 30),
-            "complications": ["arthralgia"] if rng.random() < 0.6 - 0.4 * effect else [],
-        },
-        instruments.MFIS: lambda: {"items": [level(2.6, 1.5, 4) for _ in range(instruments.MFIS_ITEMS)]},
-        instruments.PGIC: lambda: {"pgic": level(4.0, 1.6, 7) or 1},
-    }
-    return {instrument: answers[instrument]() for instrument in sorted(due & set(answers))}
