@@ -26,7 +26,14 @@ from symptoms.models import (
     SideEffectReport,
     SymptomCheckIn,
 )
-from titration.models import CompoundedPrescription, Pharmacy, Reminder, TitrationPlan, TitrationStep
+from titration.models import (
+    CompoundedPrescription,
+    Pharmacy,
+    PrescriberCredential,
+    Reminder,
+    TitrationPlan,
+    TitrationStep,
+)
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -144,6 +151,16 @@ class PrescriptionFactory(factory.django.DjangoModelFactory):
     written_on = dt.date(2026, 1, 5)
     start_on = dt.date(2026, 1, 10)
     status = "active"
+
+
+class PrescriberCredentialFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PrescriberCredential
+
+    clinic = factory.SubFactory(ClinicFactory)
+    user = factory.LazyAttribute(lambda c: MembershipFactory(clinic=c.clinic, role=Role.PRESCRIBER).user)
+    credentials = "MD"
+    licence_numbers = factory.Sequence(lambda n: f"State licence MD{n:06d}\nNPI 12345{n:05d}")
 
 
 class PlanFactory(factory.django.DjangoModelFactory):
