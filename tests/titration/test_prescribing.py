@@ -124,9 +124,7 @@ def test_estimate_reads_the_current_dose_by_default(patient):
     assert (estimate.days, estimate.dose_mg, estimate.measure) == (30, D("3.0"), "2 capsules of 1.5 mg")
 
 
-def test_draft_plans_first_step_is_the_default_dose_and_unmakeable_steps_are_warned_RX_2(
-    prescriber, patient, pharmacy
-):
+def test_draft_plans_first_step_is_the_default_dose_and_unmakeable_steps_are_warned_RX_2(prescriber, patient, pharmacy):
     plan_with_steps(
         patient,
         [
@@ -292,7 +290,8 @@ def test_rx3_items_for_many_patients_take_a_flat_number_of_queries(clinic):
         for p in patients:
             rx3_setup(p)
         with CaptureQueriesContext(connection) as ctx:
-            items = prescribing.rx3_items(patients=patients, today_by_patient={p.pk: dt.date(2026, 3, 2) for p in patients})
+            today = {p.pk: dt.date(2026, 3, 2) for p in patients}
+            items = prescribing.rx3_items(patients=patients, today_by_patient=today)
         assert all(len(items[p.pk]) == 1 for p in patients)
         return len(ctx.captured_queries)
 
