@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-from titration import rules
+from titration import content, rules, supply
 from titration.models import (
     CompoundedPrescription,
     Pharmacy,
@@ -48,12 +48,13 @@ class ServiceErrorsMixin:
 def rx_label(rx: CompoundedPrescription) -> str:
     """One prescription, told apart from the patient's others: "Rx 12: 1.5 mg capsules x 30, written 5 Jan 2026
     (active)" rather than seventeen "LDN 1.000 mg/mL" entries."""
-    strength = f"{rules.fmt_mg(rx.strength_value)} {rx.strength_unit}"
+    formulation = content.formulation(rx)
+    if formulation is not None:
+        what = supply.describe(formulation)
+    else:
+        what = f"{rules.fmt_mg(rx.strength_value)} {rx.strength_unit} {rx.get_form_display().lower()}"
     quantity = f"{rules.fmt_mg(rx.quantity).removesuffix('.0')} {rx.quantity_unit}"
-    return (
-        f"Rx {rx.pk}: {strength} {rx.get_form_display().lower()}, {quantity}, "
-        f"written {rx.written_on:%d %b %Y} ({rx.get_status_display().lower()})"
-    )
+    return f"Rx {rx.pk}: {what} x {quantity}, written {rx.written_on:%d %b %Y} ({rx.get_status_display().lower()})"
 
 
 # --- Prescriptions ----------------------------------------------------------------------------------------
