@@ -48,7 +48,10 @@ def _refuse(form, exc: Exception, user, clinic_id: int) -> None:
         reasons = getattr(exc, "reasons", None) or [
             f"{flag.get_kind_display()}: {flag.medication_text}" for flag in getattr(exc, "flags", [])
         ]
-        form.refusal_reasons = [("2.1", str(reason)) for reason in reasons]
+        # An open flag blocks LDN (domain.md 2.1); a start before the earliest safe start is OPI-W1/W2.
+        form.refusal_reasons = [
+            ("OPI-W1" if "earliest safe start" in str(reason) else "2.1", str(reason)) for reason in reasons
+        ]
     form.show_override = getattr(form, "overridable", False) and can(user, clinic_id, "override")
     form.add_error(None, "Not done: see the reasons below.")
 
@@ -296,9 +299,7 @@ class PlanAction:
 
 
 def _with_override(data: dict, **kwargs) -> dict:
-    # Only a given override is passed, so a service that takes none yet still answers the plain action.
-    override = (data.get("override_reason") or "").strip()
-    return kwargs | ({"override_reason": override} if override else {})
+    return kwargs | {"override_reason": (data.get("override_reason") or "").strip()}
 
 
 PLAN_ACTIONS: dict[str, PlanAction] = {

@@ -226,7 +226,7 @@ def test_opioid_gate_refusal_on_start_shows_reasons_then_a_prescriber_overrides(
     response = client.post(action_url(plan, "start"), {"start-start": "2026-03-02"})
     assert response.status_code == 200
     html = response.content.decode()
-    assert "needs these flags resolved or acknowledged first" in html and "Norco 5/325" in html
+    assert "Blocked: " in html and "A prescriber may override with a reason." in html and "Norco 5/325" in html
     assert 'name="start-override_reason"' in html
     plan.refresh_from_db()
     assert plan.status == "draft"

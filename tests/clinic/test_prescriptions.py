@@ -188,7 +188,7 @@ def test_opioid_gate_refusal_shows_its_reasons_and_an_override_field(login, pres
     response = client.post(detail_url(draft), {"action": "activate"})
     assert response.status_code == 200
     html = response.content.decode()
-    assert "needs these flags resolved or acknowledged first" in html
+    assert "Blocked: " in html and "A prescriber may override with a reason." in html
     assert "Norco 5/325" in html
     assert 'name="activate-override_reason"' in html
     draft.refresh_from_db()
