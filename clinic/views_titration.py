@@ -175,9 +175,8 @@ def prescription_detail(request, pk: int):
             return redirect("clinic:prescription", pk=rx.pk)
         bound = action.form(request.POST, prefix=name)
         if bound.is_valid():
-            kwargs = {k: v for k, v in bound.cleaned_data.items() if v or k == "reason"}
             try:
-                service(actor=request.user, prescription=rx, **kwargs)
+                service(actor=request.user, prescription=rx, **bound.cleaned_data)
             except ConflictBlocked as exc:
                 _refuse(bound, exc, request.user, rx.clinic_id)
             except ValidationError as exc:
