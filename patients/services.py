@@ -28,6 +28,7 @@ from .flag_models import (
     SafetyGateEvent,
     TaskKind,
     TaskStatus,
+    TestResult,
 )
 from .models import MedicationSource, MedicationStatement, Patient, PatientStatus, Role, Route
 
@@ -229,8 +230,11 @@ def flag_acknowledge(
     expires_at: dt.datetime | None = None,
     shortened_washout_days: int | None = None,
     shortened_reason: str = "",
+    uds_result: str = "",
+    naloxone_challenge: str = "",
 ) -> ConflictFlag:
-    """Acknowledge (or, for a conflict, override) a flag with a structured reason; OPI-W2 shortening."""
+    """Acknowledge (or, for a conflict, override) a flag with a structured reason; OPI-W2 shortening, and the
+    urine drug screen and naloxone challenge results recorded beside it (fields only: OPI-W2)."""
     if reason not in AcknowledgeReason.values:
         raise ValidationError({"reason": "Choose one of the listed reasons."})
     if reason == AcknowledgeReason.OTHER and not note.strip():
@@ -266,6 +270,11 @@ def flag_acknowledge(
         if shortened_washout_days is not None:
             flag.shortened_washout_days = shortened_washout_days
             flag.shortened_reason = shortened_reason.strip()
+        for field, value in (("uds_result", uds_result), ("naloxone_challenge", naloxone_challenge)):
+            if value not in TestResult.values:
+                raise ValidationError({field: "Choose negative, positive or not done."})
+            if value:
+                setattr(flag, field, value)
         flag._change_reason = f"acknowledged: {reason}"
         _apply_dates_and_expiry(flag, patient_today(flag.patient), now)
     return flag

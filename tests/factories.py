@@ -24,6 +24,7 @@ from symptoms.models import (
     InstrumentLicence,
     InstrumentScore,
     SideEffectReport,
+    SideEffectReview,
     SymptomCheckIn,
 )
 from titration.models import (
@@ -238,6 +239,18 @@ class SideEffectFactory(factory.django.DjangoModelFactory):
     checkin = factory.SubFactory(CheckInFactory)
     effect = "headache"
     severity = 1
+
+
+class SideEffectReviewFactory(factory.django.DjangoModelFactory):
+    """A clinician's "side effects reviewed" mark (symptoms.services.side_effects_mark_reviewed)."""
+
+    class Meta:
+        model = SideEffectReview
+
+    patient = factory.SubFactory(PatientFactory)
+    reviewed_by = factory.LazyAttribute(lambda r: MembershipFactory(clinic=r.patient.clinic, role=Role.NURSE).user)
+    reviewed_at = factory.LazyFunction(timezone.now)
+    up_to = factory.LazyAttribute(lambda r: r.reviewed_at)
 
 
 class InstrumentScoreFactory(factory.django.DjangoModelFactory):
