@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("patients", "0006_lab_monitoring"),
+        ("patients", "0008_cliniciantask_assigned_to"),
     ]
 
     operations = [

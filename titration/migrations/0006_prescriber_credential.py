@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("patients", "0006_lab_monitoring"),
-        ("titration", "0004_step_clinician_hold_and_stay_reminder"),
+        ("titration", "0005_constraint_messages"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
