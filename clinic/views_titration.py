@@ -45,13 +45,7 @@ def _refuse(form, exc: Exception, user, clinic_id: int) -> None:
         form.refusal_reasons = [(r.rule, r.text) for r in exc.reasons]
     else:  # ConflictBlocked
         form.refusal = exc.message
-        reasons = getattr(exc, "reasons", None) or [
-            f"{flag.get_kind_display()}: {flag.medication_text}" for flag in getattr(exc, "flags", [])
-        ]
-        # An open flag blocks LDN (domain.md 2.1); a start before the earliest safe start is OPI-W1/W2.
-        form.refusal_reasons = [
-            ("OPI-W1" if "earliest safe start" in str(reason) else "2.1", str(reason)) for reason in reasons
-        ]
+        form.refusal_reasons = list(zip(exc.rules, exc.reasons, strict=True))
     form.show_override = getattr(form, "overridable", False) and can(user, clinic_id, "override")
     form.add_error(None, "Not done: see the reasons below.")
 
