@@ -410,6 +410,7 @@ def _render_plan(request, plan: TitrationPlan, bound=None):
         "rows": rows,
         "actions": actions,
         "rx3": prescribing.rx3_for_patient(plan.patient, today) if plan.status == PlanStatus.ACTIVE else [],
+        "coming": content.coming_dose_messages(plan, today) if plan.status == PlanStatus.ACTIVE else [],
         "today": today,
         "nav": "patients",
     }

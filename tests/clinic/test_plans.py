@@ -359,3 +359,22 @@ def test_patient_login_is_sent_to_the_staff_login(client, patient_user, rx):
     for response in [client.get(plan_url(plan)), client.post(action_url(plan, "hold"), {"hold-reason": "x"})]:
         assert response.status_code == 302 and "login" in response["Location"]
     assert plan.steps.get(sequence=1).status == "active"
+
+
+def test_after_a_hold_the_plan_page_shows_tonights_reminder_says_stay_on_your_dose_REM_1(login, prescriber, patient):
+    with time_machine.travel(dt.datetime(2026, 6, 10, 13, 0, tzinfo=dt.UTC), tick=False):
+        today = dt.date(2026, 6, 10)
+        rx = f.PrescriptionFactory(
+            patient=patient, prescriber=prescriber, written_on=dt.date(2026, 5, 1), start_on=dt.date(2026, 5, 1)
+        )
+        steps = [rules.StepSpec(D("1.5"), 7), rules.StepSpec(D("3.0"), 7)]
+        plan = services.plan_create(
+            actor=prescriber, patient=patient, custom_steps=steps, start=today - dt.timedelta(days=7), prescription=rx
+        )
+        services.plan_start(actor=prescriber, plan=plan, start=today - dt.timedelta(days=7))
+        page = login(prescriber).get(reverse("clinic:plan", args=[plan.pk])).content.decode()
+        assert "(tonight): LDN: step up tonight" in page
+        services.plan_hold(actor=prescriber, plan=plan, reason="away")
+        page = login(prescriber).get(reverse("clinic:plan", args=[plan.pk])).content.decode()
+        assert "(tonight): LDN: stay on your dose tonight" in page
+        assert "step up tonight" not in page
