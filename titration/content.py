@@ -210,7 +210,36 @@ def _with_link(body: str) -> str:
     return f"{body}\nCheck in: {link}" if link else body
 
 
-def render(reminder: Reminder, *, today: dt.date) -> tuple[str, str] | None:
+def prepare(reminder: Reminder, *, today: dt.date) -> tuple[str, str] | None:
+    """What the sender calls: first the writes that sending this reminder causes (``follow_ups``), then its
+    text (``render``, which only reads)."""
+    token = follow_ups(reminder, today=today)
+    return render(reminder, today=today, checkin_token=token)
+
+
+def follow_ups(reminder: Reminder, *, today: dt.date) -> str | None:
+    """The record's side of sending a reminder: a step held for 14 days raises a clinician task (REM-1),
+    two unanswered check-in reminders raise one (REM-3), and a check-in reminder gets its single-use link.
+    Returns that link's token (check-in reminders only)."""
+    plan = reminder.plan
+    if plan is None or plan.status != PlanStatus.ACTIVE:
+        return None
+    if reminder.kind in (ReminderKind.STEP_UP, ReminderKind.STAY_ON_DOSE):
+        step = reminder.step
+        overdue = step is not None and today - step.planned_start >= dt.timedelta(days=HOLD_TASK_DAYS)
+        if overdue and step.status == StepStatus.PLANNED:
+            decision = step_up_decision(plan, step, today)
+            if decision is not None and not decision.allowed:
+                _hold_task(plan, step, decision, today)
+        return None
+    if reminder.kind == ReminderKind.CHECKIN_DUE:
+        _escalate_missed_checkins(reminder, today)
+        return invitation_for(reminder.patient, reminder.local_date)[1]
+    return None
+
+
+def render(reminder: Reminder, *, today: dt.date, checkin_token: str | None = None) -> tuple[str, str] | None:
+    """A reminder's subject and text on ``today``, or None when it has nothing to say any more. Reads only."""
     plan = reminder.plan
     if reminder.kind == ReminderKind.WASHOUT:
         return (
@@ -231,8 +260,6 @@ def render(reminder: Reminder, *, today: dt.date) -> tuple[str, str] | None:
             return None
         if decision.allowed and reminder.kind == ReminderKind.STEP_UP:
             return ("LDN: step up tonight", _with_link(f"Tonight, take {dose_text(step.dose_mg, rx)} of LDN."))
-        if today - step.planned_start >= dt.timedelta(days=HOLD_TASK_DAYS):
-            _hold_task(plan, step, decision, today)
         stay = dose_text(current_dose, rx) if current_dose else "your current dose"
         return (
             "LDN: stay on your dose tonight",
@@ -241,8 +268,7 @@ def render(reminder: Reminder, *, today: dt.date) -> tuple[str, str] | None:
     if reminder.kind == ReminderKind.NIGHTLY_DOSE and current_dose:
         return ("LDN tonight", f"Tonight's LDN dose: {dose_text(current_dose, rx)}.")
     if reminder.kind == ReminderKind.CHECKIN_DUE:
-        _escalate_missed_checkins(reminder, today)
-        _, token = invitation_for(reminder.patient, reminder.local_date)
+        token = checkin_token
         link = settings.SITE_URL + reverse("checkin-link", args=[token]) if token else checkin_link()
         return (
             "LDN: weekly check-in",
@@ -254,6 +280,37 @@ def render(reminder: Reminder, *, today: dt.date) -> tuple[str, str] | None:
             "Your LDN supply will run low soon. Please ask your clinic for a refill or a new prescription today.",
         )
     return None
+
+
+DOSE_KINDS = (ReminderKind.STEP_UP, ReminderKind.STAY_ON_DOSE, ReminderKind.NIGHTLY_DOSE)
+
+
+def coming_dose_messages(plan: TitrationPlan, today: dt.date, *, limit: int = 3) -> list[dict]:
+    """What the patient will be told about their dose, as their pending reminders would say it if sent on
+    their day: for clinicians to see, after a hold or a step back, what goes out tonight. Reads only."""
+    pending = (
+        Reminder.objects.filter(plan=plan, kind__in=DOSE_KINDS, status=ReminderStatus.PENDING, local_date__gte=today)
+        .select_related("plan", "step", "patient")
+        .order_by("due_at", "pk")
+    )
+    out, seen = [], set()
+    for reminder in pending:
+        if (reminder.local_date, reminder.kind) in seen:  # one line per day and kind, whatever the channels
+            continue
+        seen.add((reminder.local_date, reminder.kind))
+        message = render(reminder, today=reminder.local_date)
+        if message is not None:
+            out.append(
+                {
+                    "on": reminder.local_date,
+                    "kind": reminder.get_kind_display(),
+                    "subject": message[0],
+                    "body": message[1].split("\n")[0],
+                }
+            )
+        if len(out) == limit:
+            break
+    return out
 
 
 def _hold_task(plan: TitrationPlan, step: TitrationStep, decision: rules.Decision, today: dt.date) -> None:

@@ -320,7 +320,7 @@ def deliver_group(reminders: list[Reminder], now: dt.datetime, *, outbox: messag
         if reminder.channel not in channels_for(patient):
             _finish(reminder, ReminderStatus.CANCELLED, cancelled_reason="patient opted out of this channel")
             continue
-        message = content.render(reminder, today=reminder.local_date)
+        message = content.prepare(reminder, today=reminder.local_date)
         if message is None:
             _finish(reminder, ReminderStatus.CANCELLED, cancelled_reason="nothing to say any more (plan changed)")
             continue
