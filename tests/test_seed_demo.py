@@ -22,7 +22,7 @@ from patients import services as patient_services
 from patients.flag_models import AcknowledgeReason, ClinicianTask, ConflictFlag, SafetyGateEvent
 from patients.models import Clinic, LabResult, MedicationStatement, Membership, Patient, PatientStatus, Role, User
 from symptoms.models import NRS_FIELDS, Severity, SideEffect, SideEffectReport, SymptomCheckIn
-from titration import content, demo, services
+from titration import content, demo, prescribing, services
 from titration.management.commands import seed_demo as command
 from titration.models import (
     CompoundedPrescription,
@@ -117,7 +117,8 @@ class TestDemoContents:
         assert draft.patient.last_name == "O'Neill" and draft.start_on == flag.earliest_safe_start > demo_today()
         hannah = named("Hannah", "Schmidt")
         assert hannah.conflict_flags.get().status == "resolved"  # the dental codeine's washout is over
-        assert hannah.prescriptions.get().status == PrescriptionStatus.ACTIVE
+        rx = hannah.prescriptions.get()
+        assert rx.status == PrescriptionStatus.ACTIVE and rx.days_supply  # computed over the plan (RX-2)
         plan = hannah.titration_plans.get()
         assert plan.status == PlanStatus.DRAFT and plan.start_date > demo_today()
         assert SafetyGateEvent.objects.filter(patient=hannah).count() == 0  # the gate had nothing to stop
@@ -217,13 +218,30 @@ class TestDemoContents:
     def test_the_new_start_on_1_5_mg_capsules_needs_a_new_prescription_for_2_mg_RX3(self):
         eleanor = named("Eleanor", "Shaw")
         plan = eleanor.titration_plans.get(status="active")
-        rx = plan.prescription
+        rx = content.active_prescription(plan)
         assert (rx.form, rx.strength_value, rx.status) == ("capsule", Decimal("1.5"), PrescriptionStatus.ACTIVE)
         following = plan.steps.get(sequence=2)
         assert following.dose_mg == Decimal("2.0") and content.measured(following.dose_mg, rx) is None
         assert 0 < (following.planned_start - demo_today()).days <= 7
         summary = content.dose_summary(eleanor, demo_today())
         assert summary["needs_prescription"] and summary["next_step"] is None  # not promised (RX-3)
+        (item,) = prescribing.rx3_for_patient(eleanor, demo_today())
+        due = following.planned_start - dt.timedelta(days=rx.pharmacy.lead_time_days)
+        assert (item.kind, item.due_on) == (prescribing.NEW_PRESCRIPTION, due) and due >= demo_today()
+
+    def test_patients_long_on_ldn_have_had_new_prescriptions_before_they_ran_out_RX3(self):
+        """The worklist's RX-3 rows are the demo's own cases only: nobody's supply has run out unnoticed."""
+        on_ldn = Patient.objects.filter(status="active")
+        items = prescribing.rx3_items(patients=on_ldn, today_by_patient={p.pk: demo_today() for p in on_ldn})
+        assert {(p.last_name, i.kind) for p in on_ldn for i in items[p.pk]} == {("Shaw", "new_prescription")}
+        renewed = CompoundedPrescription.objects.filter(status=PrescriptionStatus.COMPLETED)
+        assert renewed.count() >= 15
+        for old in renewed:
+            record = old.history.latest()
+            assert record.history_change_reason.startswith("completed: replaced by the prescription from")
+            newer = old.patient.prescriptions.filter(written_on__gt=old.written_on).order_by("written_on").first()
+            assert newer.start_on > old.start_on  # it takes over when the old supply runs out
+            assert newer.written_on < newer.start_on - dt.timedelta(days=newer.pharmacy.lead_time_days)
 
     def test_patients_at_target_take_4_5_mg_on_an_active_plan(self):
         at_target = [plan for plan in active_plans() if current_step(plan).dose_mg == Decimal("4.5")]
@@ -245,7 +263,9 @@ class TestDemoContents:
                 assert record.history_change_reason.startswith("status discontinued: Decided not to start")
                 continue
             assert patient.titration_plans.get().status == PlanStatus.CANCELLED
-            assert patient.prescriptions.get().status == PrescriptionStatus.CANCELLED
+            latest, *older = patient.prescriptions.order_by("-written_on")
+            assert latest.status == PrescriptionStatus.CANCELLED
+            assert {rx.status for rx in older} <= {PrescriptionStatus.COMPLETED}
             assert not patient.clinician_tasks.filter(status="open").exists()
             assert not patient.reminders.filter(status="pending").exists()
 
@@ -260,7 +280,7 @@ class TestDemoContents:
         prescriber = User.objects.get(username="demo-prescriber")
         pharmacies = set()
         for plan in active_plans():
-            rx = plan.prescription
+            rx = content.active_prescription(plan)
             assert rx.patient_id == plan.patient_id and rx.status == PrescriptionStatus.ACTIVE
             assert rx.release == ReleaseType.IR and rx.prescriber == prescriber
             assert (rx.form, rx.strength_unit) in {("capsule", "mg/capsule"), ("liquid", "mg/mL")}

@@ -16,7 +16,7 @@ rule (domain.md 1.3) and the side-effect rules (SE-1..SE-5) do the rest, as they
 No ORM and no clock here: a course is in days from the first dose; the command places it before today.
 """
 
-import math
+import datetime as dt
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,6 +25,7 @@ from typing import NamedTuple
 from patients.models import PatientStatus, Release, Role, Route
 from symptoms import instruments
 from symptoms.models import Severity, SideEffect
+from titration import supply
 from titration.models import Filler, Form, QuantityUnit, StrengthUnit
 
 CLINIC_NAME, CLINIC_SLUG = "Demo LDN Clinic", "demo"
@@ -199,6 +200,7 @@ DAYS_ON = {  # days on the current step, by stage
 }
 MILD_EFFECTS = ([DREAMS, HEADACHE, INSOMNIA, SideEffect.NAUSEA], [4, 2, 2, 1])
 PER_PLAN = "Change the dose as your titration plan directs."
+LDN_CAPSULE_MG = Decimal("4.5")  # a maintenance prescription
 RESOLVED_WAIT = 3  # 1.3.3: a step-up waits three days after the check-in that no longer reports an effect
 RETRY_SHOWN_AFTER = 15  # a step-back this many days ago or more: its SE-2 window has passed today
 
@@ -286,31 +288,57 @@ def _mg(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
-def prescription(spec: Spec, dose_now: Decimal, rng: random.Random) -> dict:
-    """RX-1: capsules where every step is a whole number of capsules, otherwise 1 mg/mL liquid (RX-2)."""
-    then = "" if spec.protocol == "FIXED_4_5" else " " + PER_PLAN
+def prescription(spec: Spec, dose_mg: Decimal, rng: random.Random) -> dict:
+    """The first prescription, written for the plan's first dose (prescription_create reckons its days
+    supply over the plan, RX-2). RX-1: capsules where every step is a whole number of capsules, otherwise
+    1 mg/mL liquid."""
     capsule = spec.capsule_mg or {"STD_1_5": "1.5", "FIXED_4_5": "4.5"}.get(spec.protocol)
-    if capsule:
-        strength = Decimal(capsule)
-        form, unit, qty_unit, filler = Form.CAPSULE, StrengthUnit.MG_PER_CAPSULE, "capsules", Filler.MCC
-        quantity = {"STD_1_5": 90, "FIXED_4_5": 30}.get(spec.protocol, 60)
-        count = _mg(dose_now / strength)
-        sig = f"Take {count} capsule{'s' * (count != '1')} ({_mg(dose_now)} mg) by mouth at bedtime.{then}"
+    quantity = {"STD_1_5": 90, "FIXED_4_5": 30}.get(spec.protocol, 60) if capsule else rng.choice([100, 150])
+    then = "" if spec.protocol == "FIXED_4_5" else PER_PLAN
+    return _formulation(Decimal(capsule) if capsule else None, quantity, dose_mg, then) | {"refills": rng.randint(2, 5)}
+
+
+def _formulation(capsule_mg: Decimal | None, quantity: int, dose_mg: Decimal, then: str) -> dict:
+    if capsule_mg:
+        count = _mg(dose_mg / capsule_mg)
+        sig = f"Take {count} capsule{'s' * (count != '1')} ({_mg(dose_mg)} mg) by mouth at bedtime."
+        fields = {"form": Form.CAPSULE, "strength_unit": StrengthUnit.MG_PER_CAPSULE, "filler": Filler.MCC}
+        fields |= {"strength_value": capsule_mg, "quantity_unit": QuantityUnit.CAPSULES}
     else:
-        strength, form, unit, qty_unit, filler = Decimal(1), Form.LIQUID, StrengthUnit.MG_PER_ML, "mL", Filler.NONE
-        quantity = rng.choice([100, 150])
-        sig = f"Take {_mg(dose_now)} mL ({_mg(dose_now)} mg) by mouth at bedtime with the oral syringe.{then}"
-    return {
-        "form": form,
-        "strength_value": strength,
-        "strength_unit": unit,
-        "filler": filler,
-        "quantity": quantity,
-        "quantity_unit": QuantityUnit(qty_unit),
-        "days_supply": math.floor(quantity * strength / dose_now),  # RX-2
-        "refills": rng.randint(2, 5),
-        "sig": sig,
-    }
+        sig = f"Take {_mg(dose_mg)} mL ({_mg(dose_mg)} mg) by mouth at bedtime with the oral syringe."
+        fields = {"form": Form.LIQUID, "strength_unit": StrengthUnit.MG_PER_ML, "filler": Filler.NONE}
+        fields |= {"strength_value": Decimal(1), "quantity_unit": QuantityUnit.ML}
+    return fields | {"quantity": Decimal(quantity), "sig": f"{sig} {then}".strip()}
+
+
+def renewals(
+    first: dict, schedule: list[tuple[dt.date, Decimal]], until: dt.date, lead: int, target_mg: Decimal, rng
+) -> list[dict]:
+    """The new prescriptions a patient on LDN needs before ``until`` (today, or the day they stopped): each
+    written a few days before the pharmacy's lead time runs into the day the last one runs out (RX-3), for
+    the dose of that day; on the target dose, 90 capsules of 4.5 mg (RX-1). ``schedule``: (day, mg)."""
+    out, current = [], first
+    while True:
+        f = supply.Formulation(
+            form=current["form"],
+            strength_value=current["strength_value"],
+            strength_unit=current["strength_unit"],
+            quantity=current["quantity"],
+            quantity_unit=current["quantity_unit"],
+            days_supply=1,
+        )
+        runs_out = supply.supply_runs_out(f, current["start_on"], schedule)
+        written = None if runs_out is None else runs_out - dt.timedelta(days=lead + rng.randint(1, 3))
+        if written is None or written >= until:
+            return out
+        dose = next(mg for day, mg in reversed(schedule) if day <= runs_out)
+        if dose >= target_mg:
+            fields = _formulation(LDN_CAPSULE_MG, 90, dose, "")
+        else:
+            capsule = current["strength_value"] if current["form"] == Form.CAPSULE else None
+            fields = _formulation(capsule, 90 if capsule else 300, dose, PER_PLAN)
+        current = fields | {"refills": rng.randint(0, 2), "written_on": written, "start_on": runs_out}
+        out.append(current)
 
 
 def scores(spec: Spec, rng: random.Random) -> tuple[dict, dict]:

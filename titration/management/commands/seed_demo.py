@@ -28,27 +28,23 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from patients import record
 from patients import services as patient_services
 from patients.flag_models import AcknowledgeReason, ClinicianTask, FlagKind, TaskKind, TaskStatus
 from patients.models import (
     Clinic,
     DoseTime,
-    LabResult,
-    LabTest,
-    MedicationStatement,
     Membership,
     Patient,
-    PatientCondition,
     PatientStatus,
     User,
 )
 from symptoms.services import checkin_submit
-from titration import demo, efficacy, reminders, rules, services
+from titration import demo, efficacy, prescribing, reminders, rules, services
 from titration.demo import MEDS, SPECS, Spec
 from titration.models import (
     CompoundedPrescription,
     Pharmacy,
-    PrescriptionStatus,
     StepStatus,
     TitrationPlan,
     TitrationProtocol,
@@ -144,15 +140,6 @@ def _at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=ZONE)
 
 
-def _saved(obj, actor=None, why: str = ""):
-    """Rows that are not clinical actions (the patient's record, a draft prescription): validated as a
-    user's would be, with who and why on the history row."""
-    obj.full_clean()
-    obj._history_user, obj._change_reason = actor, why[:100] or None
-    obj.save()
-    return obj
-
-
 @dataclass
 class Chart:
     """One demo patient as the story writes them."""
@@ -214,14 +201,19 @@ class Story:
         def day(offset: int) -> dt.date:
             return start + dt.timedelta(days=offset)
 
-        current = template[len(course.steps) - 1].dose_mg
         pharmacy = 0 if spec.stage == "new_start" else rng.randrange(len(demo.PHARMACIES))
         lead = demo.PHARMACIES[pharmacy][2]
         written = start - dt.timedelta(days=lead + rng.randint(1, 5))
-        rx = demo.prescription(spec, current, rng) | {"pharmacy": pharmacy, "written_on": written, "start_on": start}
-        self.at(_at(written, 11), chart, self.prescribe, chart, rx, True)
-        self.at(_at(written, 11, 5), chart, self.make_plan, chart, start)
+        rx = demo.prescription(spec, template[0].dose_mg, rng) | {"written_on": written, "start_on": start}
+        self.at(_at(written, 11), chart, self.make_plan, chart, start)
+        self.at(_at(written, 11, 5), chart, self.prescribe, chart, rx | {"pharmacy": pharmacy})
         self.at(_at(start, 18), chart, self.start_plan, chart, start)
+        # The doses taken, day by day (the step-back's lower dose included), for the supply to follow.
+        schedule = [(day(offset), template[i].dose_mg) for i, offset in enumerate(course.steps)]
+        if course.stepped_back is not None:
+            schedule.append((day(course.stepped_back), template[len(course.steps) - 2].dose_mg))
+        for renewal in demo.renewals(rx, schedule, end, lead, template[-1].dose_mg, rng):
+            self.at(_at(renewal["written_on"], 11, 30), chart, self.renew, chart, renewal | {"pharmacy": pharmacy})
         for offset in course.steps[1:]:
             self.at(_at(day(offset), 18), chart, self.step_up, chart, day(offset))
         if len(course.steps) == len(template):
@@ -255,10 +247,11 @@ class Story:
             declined = registered + dt.timedelta(days=14 + rng.randint(0, 3))
             self.at(_at(declined, 12), chart, self.decline, chart, spec.reason)
         elif spec.protocol:  # a prescriber has written the prescription: active only if no conflict is open
+            yesterday = self.today - dt.timedelta(days=1)
             rx = demo.prescription(spec, self._template(spec)[0].dose_mg, rng)
-            rx |= {"pharmacy": rng.randrange(len(demo.PHARMACIES)), "written_on": self.today - dt.timedelta(days=1)}
+            rx |= {"pharmacy": rng.randrange(len(demo.PHARMACIES)), "written_on": yesterday}
             rx["start_on"] = self.today + dt.timedelta(days=1)
-            self.at(_at(self.today - dt.timedelta(days=1), 11), chart, self.prescribe, chart, rx, False)
+            self.at(_at(yesterday, 11), chart, self.prepare, chart, rx)
 
     def _labs(self, chart: Chart, registered: dt.date, anchor: dt.date, rng: random.Random) -> None:
         """Baseline labs before the first dose (or today while screening), brought in at registration when
@@ -355,94 +348,113 @@ class Story:
         return clinic
 
     def register(self, chart: Chart, details: dict, anchor: dt.date, rng: random.Random) -> None:
-        """The nurse records the patient, their conditions and medicines (anchor: the first LDN dose,
-        or today while screening: the last opioid doses are counted back from it)."""
+        """The nurse records the patient, their conditions and medicines (patients.record.patient_create;
+        anchor: the first LDN dose, or today while screening: the last opioid doses count back from it)."""
         spec = chart.spec
-        login = None
-        if chart is self.portal:
-            login = _login(demo.PATIENT_USERNAME, spec.first, spec.last, self.encoded)
-        chart.patient = _saved(
-            Patient(
-                clinic=self.clinic,
-                mrn=chart.mrn,
-                first_name=spec.first,
-                last_name=spec.last,
-                date_of_birth=details["date_of_birth"],
-                sex=spec.sex,
-                email=f"{spec.first}.{spec.last}@example.com".lower().replace("'", ""),
-                mobile=f"07700 900{chart.number:03d}",
-                time_zone=demo.ZONE,
-                user=login,
-            ),
-            self.nurse,
-            "registered",
-        )
-        for condition, diagnosed in zip(spec.conditions, details["diagnosed"], strict=True):
-            PatientCondition.objects.create(patient=chart.patient, condition=condition, diagnosed_on=diagnosed)
+        medications = []
         for key in spec.meds:
             med = MEDS[key]._asdict()
             last_days = med.pop("last_dose_days_before")
-            MedicationStatement.objects.create(
-                patient=chart.patient,
-                **med,
-                start_date=anchor - dt.timedelta(days=rng.randint(200, 2000)),
-                last_dose_date=None if last_days is None else anchor - dt.timedelta(days=last_days),
+            medications.append(
+                med
+                | {
+                    "start_date": anchor - dt.timedelta(days=rng.randint(200, 2000)),
+                    "last_dose_date": None if last_days is None else anchor - dt.timedelta(days=last_days),
+                }
             )
+        conditions = zip(spec.conditions, details["diagnosed"], strict=True)
+        chart.patient = record.patient_create(
+            actor=self.nurse,
+            clinic=self.clinic,
+            mrn=chart.mrn,
+            first_name=spec.first,
+            last_name=spec.last,
+            date_of_birth=details["date_of_birth"],
+            sex=spec.sex,
+            email=f"{spec.first}.{spec.last}@example.com".lower().replace("'", ""),
+            mobile=f"07700 900{chart.number:03d}",
+            address=f"{10 + chart.number} Demo Street, London E1 {chart.number % 9 + 1}AA",
+            time_zone=demo.ZONE,
+            conditions=[{"condition": c, "diagnosed_on": d} for c, d in conditions],
+            medications=medications,
+        )
+        if chart is self.portal:
+            # The demo's one portal login, with the published password (a real patient is invited by email:
+            # symptoms.accounts.patient_account_invite).
+            patient = chart.patient
+            patient.user = _login(demo.PATIENT_USERNAME, spec.first, spec.last, self.encoded)
+            patient._history_user, patient._change_reason = self.nurse, "portal login: the demo patient's"
+            patient.save(update_fields=["user", "updated_at"])
 
     def lab(self, chart: Chart, test: str, value, taken: dt.datetime) -> None:
-        """Lab results as patients.record.lab_add will enter them: saving runs LAB-2 and the urine screen."""
+        """Entered by the nurse (patients.record.lab_add): saving runs LAB-2 and the urine screen."""
         if test == "UDS":
             fields = {"result": value}
         else:
             unit, low, high = demo.LAB_RANGES[test]
-            fields = {
-                "value": value.quantize(Decimal("0.1")),
-                "unit": unit,
-                "ref_low": Decimal(low),
-                "ref_high": Decimal(high),
-            }
-        result = LabResult(
-            patient=chart.patient, test=LabTest(test), lab_source="Demo Pathology Lab", collected_at=taken, **fields
+            fields = {"value": value.quantize(Decimal("0.1")), "unit": unit}
+            fields |= {"ref_low": Decimal(low), "ref_high": Decimal(high)}
+        record.lab_add(
+            actor=self.nurse,
+            patient=chart.patient,
+            test=test,
+            collected_at=taken,
+            lab_source="Demo Pathology Lab",
+            **fields,
         )
-        result._history_user = self.nurse
-        result.save()
 
     def checkin(self, chart: Chart, day: dt.date, data: dict, effects: list, modules: dict) -> None:
         """The patient's weekly check-in. Its side effects steer the plan (titration.signals does it after
         commit; the whole demo is one transaction, so the rules are applied here, on the check-in's day)."""
+        # One Patient object per chart, refreshed in place: the after-commit receivers of every check-in
+        # read it (report.checkin.patient) when the demo commits, so it must be the patient as they are then.
+        chart.patient.refresh_from_db()
         checkin_submit(patient=chart.patient, data=data, side_effects=effects, modules=modules)
         if effects:
             services.apply_side_effects(patient=chart.patient, today=day)
 
-    def prescribe(self, chart: Chart, fields: dict, start_treatment: bool) -> None:
-        """A draft prescription (the row until titration.prescribing.prescription_create lands), activated
-        through the opioid gate. A screening patient with an open conflict keeps the draft, as a clinician
-        would; one with none gets it activated and a draft plan to start."""
-        spec, patient = chart.spec, chart.patient
-        fields = fields | {"pharmacy": self.pharmacies[fields["pharmacy"]]}
-        patient_services.patient_evaluate(patient=patient)
-        flags = patient_services.open_flags(patient)
-        conflicts = [f for f in flags if f.kind == FlagKind.CONFLICT]
-        if not start_treatment:
-            # Drafted for the earliest safe start, to activate once the washout is over (OPI-W1).
-            fields["start_on"] = max(
-                [fields["start_on"], *(f.earliest_safe_start for f in conflicts if f.earliest_safe_start)]
-            )
-        rx = CompoundedPrescription(
-            patient=patient, prescriber=self.prescriber, status=PrescriptionStatus.DRAFT, **fields
-        )
-        chart.rx = _saved(rx, self.prescriber, "written")
-        if conflicts and not start_treatment:
-            return
-        for flag in flags:  # the prescriber checks what the engine asked to verify
+    def prescribe(self, chart: Chart, fields: dict) -> None:
+        """The first prescription, written for the drafted plan (titration.prescribing.prescription_create
+        computes its days supply over the plan's doses, RX-2) and activated through the opioid gate, once
+        the prescriber has checked what the engine asked to verify."""
+        patient_services.patient_evaluate(patient=chart.patient)
+        for flag in patient_services.open_flags(chart.patient):
             if flag.kind != FlagKind.CONFLICT:
                 note = demo.VERIFIED[flag.medication.name]
                 patient_services.flag_acknowledge(
                     actor=self.prescriber, flag=flag, reason=AcknowledgeReason.OTHER, note=note
                 )
+        chart.rx = self._write(chart, fields)
         services.prescription_activate(actor=self.prescriber, prescription=chart.rx)
-        if not start_treatment:
-            self.make_plan(chart, fields["start_on"], note=f"{self.protocols[spec.protocol].name}. Ready to start.")
+
+    def prepare(self, chart: Chart, fields: dict) -> None:
+        """A screening patient: with an open conflict, the prescriber drafts the prescription for its
+        earliest safe start and leaves it unactivated (OPI-W1); with none, drafts the plan, writes the
+        prescription for it and activates it, ready to start."""
+        patient_services.patient_evaluate(patient=chart.patient)
+        conflicts = [f for f in patient_services.open_flags(chart.patient) if f.kind == FlagKind.CONFLICT]
+        if conflicts:
+            safe = [f.earliest_safe_start for f in conflicts if f.earliest_safe_start]
+            fields = fields | {"start_on": max([fields["start_on"], *safe])}
+            chart.rx = self._write(chart, fields, for_dose_mg=self._template(chart.spec)[0].dose_mg)
+            return
+        self.make_plan(chart, fields["start_on"], note=f"{self.protocols[chart.spec.protocol].name}. Ready to start.")
+        self.prescribe(chart, fields)
+
+    def renew(self, chart: Chart, fields: dict) -> None:
+        """RX-3: a new prescription before the supply runs out; the one it replaces is completed."""
+        old, chart.rx = chart.rx, self._write(chart, fields)
+        services.prescription_activate(actor=self.prescriber, prescription=chart.rx)
+        why = f"replaced by the prescription from {chart.rx.start_on:%d %b %Y}"
+        services.prescription_complete(actor=self.prescriber, prescription=old, reason=why)
+
+    def _write(self, chart: Chart, fields: dict, for_dose_mg: Decimal | None = None) -> CompoundedPrescription:
+        """A draft (RX-2's warnings, such as a later step the strength cannot make, are RX-3's to show)."""
+        fields = fields | {"pharmacy": self.pharmacies[fields["pharmacy"]]}
+        rx, _warnings = prescribing.prescription_create(
+            actor=self.prescriber, patient=chart.patient, for_dose_mg=for_dose_mg, **fields
+        )
+        return rx
 
     def make_plan(self, chart: Chart, start: dt.date, note: str = "") -> None:
         spec = chart.spec
@@ -482,10 +494,10 @@ class Story:
         self._close_tasks(chart, self.nurse, note, key="morning-dose:")
 
     def morning_dose(self, chart: Chart) -> None:
-        """SE-3: the patient agrees to take LDN in the morning (a record change: patients.record will do it)."""
-        patient = chart.patient = Patient.objects.get(pk=chart.patient.pk)  # as the services left it
-        patient.dose_time = DoseTime.MORNING
-        _saved(patient, self.nurse, "dose time: morning, for vivid dreams (SE-3)")
+        """SE-3: the patient agrees to take LDN in the morning."""
+        record.patient_update(
+            actor=self.nurse, patient=chart.patient, dose_time=DoseTime.MORNING, reason="vivid dreams (SE-3)"
+        )
         self._close_tasks(
             chart, self.nurse, "Moved LDN to the morning for the vivid dreams (SE-3).", key="morning-dose:"
         )
@@ -528,14 +540,22 @@ class Story:
         """Back in the present: every patient's reminders are planned from today, as beat's planner would,
         and the nightly EFF-1 run catches anyone due today."""
         for chart in self.charts:  # as the services left them
-            chart.patient = Patient.objects.get(pk=chart.patient.pk)
+            chart.patient.refresh_from_db()
         portal = self.portal.patient
         # The portal patient asked for nightly reminders by email and text, early: today's is already
         # due whenever `make run` starts (after 00:05), so the worker log shows one delivered at once.
-        portal.nightly_dose_reminders = portal.reminders_by_sms = True
-        portal.reminder_time = dt.time(0, 5)
-        portal.quiet_hours_start = portal.quiet_hours_end = dt.time(0, 0)  # no quiet hours
-        _saved(portal, None, "reminder preferences: nightly by email and text at 00:05")
+        record.reminder_preferences_set(
+            actor=portal.user,
+            patient=portal,
+            reminders_by_email=True,
+            reminders_by_sms=True,
+            nightly_dose_reminders=True,
+            reminder_time=dt.time(0, 5),
+            quiet_hours_start=dt.time(0, 0),  # no quiet hours
+            quiet_hours_end=dt.time(0, 0),
+            dose_time=portal.dose_time,
+        )
+        portal.refresh_from_db()
         for chart in self.charts:
             reminders.plan_patient(chart.patient)
         efficacy.raise_efficacy_reviews()  # what beat's first nightly run would raise (EFF-1)
