@@ -132,7 +132,7 @@ SPECS = [
     Spec("Aisha", "Rahman", F, 1984, "screening", (FM,), ("tylenol3", "amitriptyline")),
     Spec("Daniel", "Kowalski", M, 1979, "screening", (LC, FM), ("kratom", "vitamin_d")),
     Spec("Grace", "O'Neill", F, 1975, "screening", (MS,), ("butrans", "baclofen"), "FIXED_4_5"),
-    Spec("Hannah", "Schmidt", F, 1988, "screening", (HT,), ("codeine_dental", "levothyroxine"), "THYROID_0_25"),
+    Spec("Hannah", "Schmidt", F, 1988, "screening", (HT,), ("codeine_dental", "levothyroxine")),
     Spec("Ruth", "Ellison", F, 1960, "declined", (FM,), ("sertraline",),
          reason="Decided not to start LDN for now: worried about vivid dreams; will think again in the spring."),
     Spec("Eleanor", "Shaw", F, 1981, "new_start", (FM,), ("pregabalin",), step=1, capsule_mg="1.5",

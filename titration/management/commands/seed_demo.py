@@ -246,7 +246,7 @@ class Story:
         if spec.stage == "declined":
             declined = registered + dt.timedelta(days=14 + rng.randint(0, 3))
             self.at(_at(declined, 12), chart, self.decline, chart, spec.reason)
-        elif spec.protocol:  # a prescriber has written the prescription: active only if no conflict is open
+        elif spec.protocol:  # drafted for the earliest safe start, not activated while the conflict is open
             yesterday = self.today - dt.timedelta(days=1)
             rx = demo.prescription(spec, self._template(spec)[0].dose_mg, rng)
             rx |= {"pharmacy": rng.randrange(len(demo.PHARMACIES)), "written_on": yesterday}
@@ -428,18 +428,13 @@ class Story:
         services.prescription_activate(actor=self.prescriber, prescription=chart.rx)
 
     def prepare(self, chart: Chart, fields: dict) -> None:
-        """A screening patient: with an open conflict, the prescriber drafts the prescription for its
-        earliest safe start and leaves it unactivated (OPI-W1); with none, drafts the plan, writes the
-        prescription for it and activates it, ready to start."""
+        """A screening patient with an open conflict: the prescriber drafts the prescription for its earliest
+        safe start and leaves it unactivated, as the gate would refuse it (OPI-W1)."""
         patient_services.patient_evaluate(patient=chart.patient)
         conflicts = [f for f in patient_services.open_flags(chart.patient) if f.kind == FlagKind.CONFLICT]
-        if conflicts:
-            safe = [f.earliest_safe_start for f in conflicts if f.earliest_safe_start]
-            fields = fields | {"start_on": max([fields["start_on"], *safe])}
-            chart.rx = self._write(chart, fields, for_dose_mg=self._template(chart.spec)[0].dose_mg)
-            return
-        self.make_plan(chart, fields["start_on"], note=f"{self.protocols[chart.spec.protocol].name}. Ready to start.")
-        self.prescribe(chart, fields)
+        safe = [f.earliest_safe_start for f in conflicts if f.earliest_safe_start]
+        fields = fields | {"start_on": max([fields["start_on"], *safe])}
+        chart.rx = self._write(chart, fields, for_dose_mg=self._template(chart.spec)[0].dose_mg)
 
     def renew(self, chart: Chart, fields: dict) -> None:
         """RX-3: a new prescription before the supply runs out; the one it replaces is completed."""
@@ -456,7 +451,7 @@ class Story:
         )
         return rx
 
-    def make_plan(self, chart: Chart, start: dt.date, note: str = "") -> None:
+    def make_plan(self, chart: Chart, start: dt.date) -> None:
         spec = chart.spec
         protocol = self.protocols.get(spec.protocol)
         custom = None if protocol else self._template(spec)
@@ -467,7 +462,7 @@ class Story:
             protocol=protocol,
             custom_steps=custom,
             prescription=chart.rx,
-            note=note or spec.note or f"{protocol.name}.",
+            note=spec.note or f"{protocol.name}.",
         )
 
     def start_plan(self, chart: Chart, start: dt.date) -> None:
