@@ -252,7 +252,7 @@ def course(spec: Spec, min_days: list[int], rng: random.Random) -> Course:
             continue  # no check-in at this dose
         forced = spec.past_hold and index == current - 3
         effect = rng.choices(*MILD_EFFECTS)[0]
-        if forced or rng.random() < 0.5:
+        if forced or rng.random() < (0.25 if last else 0.5):  # fewer on the current step: a held demo is a dull one
             reported[index] = (report, DREAMS if forced else effect)
             if not last:  # the next step-up waits until the effect has gone (1.3.3)
                 durations[index] = max(durations[index], report + 7 + RESOLVED_WAIT - began)
