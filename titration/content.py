@@ -83,7 +83,10 @@ def _observations(checkins, steps: list[TitrationStep], zone, since: dt.date, to
         day = checkin.recorded_at.astimezone(zone).date()
         if day < since or day > today:
             continue
-        at_dose = next((s.dose_mg for s in reversed(started) if s.actual_start <= day), target_mg)
+        # A check-in on the day a step starts reports on the dose before it: LDN is taken at night, and the
+        # step a check-in's side effect causes (an SE-2 step back) starts that same day. Crediting it to the
+        # new step would count the report again at the lower dose and step back twice.
+        at_dose = next((s.dose_mg for s in reversed(started) if s.actual_start < day), target_mg)
         reported = {}
         for report in checkin.side_effects.all():
             reported[report.effect] = report.severity
