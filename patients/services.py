@@ -29,6 +29,7 @@ from .flag_models import (
     TaskKind,
 )
 from .models import MedicationSource, MedicationStatement, Patient, PatientStatus, Role, Route
+from .today import patient_today  # the one "today" for a patient; callers import it from here too
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +49,6 @@ class ConflictBlocked(Exception):
             f"({lines}). A prescriber may override with a reason."
         )
         super().__init__(self.message)
-
-
-def patient_today(patient: Patient) -> dt.date:
-    return timezone.now().astimezone(patient.zone).date()
 
 
 def _kind_for(result: opioids.MatchResult) -> str | None:

@@ -1,7 +1,6 @@
 """Writes for check-ins: one transaction for the check-in, its side effects and its condition modules
 (whose commit lets titration steer the plan and the opioid answer reach the medication list)."""
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -156,7 +155,3 @@ def checkin_submit(
             raise
         return existing
     return checkin
-
-
-def local_today(patient) -> dt.date:
-    return timezone.now().astimezone(patient.zone).date()

@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from patients.today import patient_today
 from symptoms import instruments, selectors, services
 from symptoms.forms import HBI_COMPLICATION_LABELS
 from symptoms.instrument_models import InstrumentLicence, InstrumentScore
@@ -24,7 +25,7 @@ D = dt.date(2026, 3, 2)  # a first dose, for schedules computed at a given date
 
 
 def today_of(patient) -> dt.date:
-    return services.local_today(patient)
+    return patient_today(patient)
 
 
 def first_dose(patient, on: dt.date) -> None:
