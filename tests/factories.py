@@ -29,6 +29,7 @@ from symptoms.models import (
 from titration.models import CompoundedPrescription, Pharmacy, Reminder, TitrationPlan, TitrationStep
 
 PASSWORD = "correct-horse-battery-9"
+ZONE = "Europe/London"  # the test patients' time zone: their "today" is not the server's UTC date
 
 
 class ClinicFactory(factory.django.DjangoModelFactory):
@@ -78,7 +79,7 @@ class PatientFactory(factory.django.DjangoModelFactory):
     date_of_birth = dt.date(1980, 5, 17)
     sex = "female"
     email = factory.LazyAttribute(lambda p: f"{p.mrn.lower()}@patients.example.test")
-    time_zone = "Europe/London"
+    time_zone = ZONE
 
 
 class PatientConditionFactory(factory.django.DjangoModelFactory):
