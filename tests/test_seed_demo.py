@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
@@ -252,12 +253,23 @@ class TestDemoContents:
         assert checked > 1000
         assert set(User.objects.values_list("username", flat=True)) == set(demo.USERNAMES)
 
-    def test_output_lists_the_three_staff_logins_the_patient_login_and_the_admin_url(self, demo_output):
+    def test_output_lists_the_staff_logins_the_patient_login_and_where_each_logs_in(self, demo_output):
         for username, role in {**STAFF_ROLES, "demo-patient": "Patient portal"}.items():
             assert re.search(rf"^\s*{username}\s+{PASSWORD}\s+{re.escape(role)}", demo_output, re.MULTILINE)
             login_request = RequestFactory().post("/me/login/")  # a login form's request (django-axes needs one)
             assert authenticate(login_request, username=username, password=PASSWORD) is not None
-        assert "http://127.0.0.1:8000/admin/" in demo_output
+        site = re.escape(settings.SITE_URL)  # http://127.0.0.1:8000 unless HOST, PORT or SITE_URL say otherwise
+        assert re.search(rf"^Staff \(prescriber, nurse, clinic admin\): +{site}/clinic/$", demo_output, re.MULTILINE)
+        assert re.search(rf"^Patient portal \(patient login\): +{site}/me/login/$", demo_output, re.MULTILINE)
+        assert "/admin/" not in demo_output
+
+
+def test_the_printed_addresses_follow_site_url(settings):
+    settings.SITE_URL = "https://ldn.example.org"
+    Clinic.objects.create(name=demo.CLINIC_NAME, slug=demo.CLINIC_SLUG)  # present: it only prints
+    output = seed()
+    assert re.search(r"^Staff .*: +https://ldn\.example\.org/clinic/$", output, re.MULTILINE)
+    assert re.search(r"^Patient portal .*: +https://ldn\.example\.org/me/login/$", output, re.MULTILINE)
 
 
 def test_second_run_writes_nothing_and_prints_the_logins_again():

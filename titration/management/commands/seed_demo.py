@@ -13,12 +13,13 @@ import random
 import zoneinfo
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.utils import timezone
+from django.urls import reverse
 
 from patients.models import (
     Clinic,
@@ -32,6 +33,7 @@ from patients.models import (
     PatientStatus,
     User,
 )
+from patients.today import zone_today
 from symptoms import instruments
 from symptoms.models import Severity, SideEffect, SideEffectReport, SymptomCheckIn
 from symptoms.services import instrument_score_store, score_module
@@ -73,7 +75,7 @@ class Command(BaseCommand):
             return
         self._check_can_seed(password)
         with transaction.atomic():
-            clinic = seed(password=password, today=timezone.localdate(), rng=random.Random(demo.SEED))
+            clinic = seed(password=password, today=zone_today(demo.ZONE), rng=random.Random(demo.SEED))
         self.stdout.write(
             self.style.SUCCESS(f"Created {clinic.name} with {Patient.objects.filter(clinic=clinic).count()} patients.")
         )
@@ -108,7 +110,8 @@ class Command(BaseCommand):
         self.stdout.write("\nDemo logins:")
         for user, role in logins:
             self.stdout.write(f"  {user.username:<16}  {shown:<18}  {role}")
-        self.stdout.write(f"\nAdmin: {demo.ADMIN_URL}")
+        self.stdout.write(f"\nStaff (prescriber, nurse, clinic admin): {settings.SITE_URL}{reverse('clinic:worklist')}")
+        self.stdout.write(f"Patient portal (patient login):         {settings.SITE_URL}{reverse('portal-login')}")
 
 
 def seed(*, password: str, today: dt.date, rng: random.Random) -> Clinic:
