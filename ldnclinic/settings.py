@@ -10,6 +10,7 @@ from pathlib import Path
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from .csp import STRICT as CSP_STRICT
 from .env import env_bool, env_database, env_email, env_int, env_list, env_redis_url, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -60,6 +61,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy: enforced on the clinic pages and the portal, report-only elsewhere (ldnclinic/csp.py).
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "ldnclinic.csp.StrictPagesCSPMiddleware",
     # Records the request's user on every history row (who changed what).
     "simple_history.middleware.HistoryRequestMiddleware",
     # Answers a locked-out login with the lockout page (django-axes; last, as its docs ask).
@@ -67,6 +71,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "ldnclinic.urls"
+SECURE_CSP_REPORT_ONLY = CSP_STRICT
 WSGI_APPLICATION = "ldnclinic.wsgi.application"
 ASGI_APPLICATION = "ldnclinic.asgi.application"
 

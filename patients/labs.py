@@ -80,8 +80,18 @@ def labs_evaluate(*, patient: Patient) -> lab_rules.LiverCheck:
 
 def lab_step_up_blocks(patient_id: int) -> list[str]:
     """LAB-2: why step-ups are blocked now (the open review tasks), for the step-up rule."""
-    tasks = ClinicianTask.objects.filter(patient_id=patient_id, kind=TaskKind.LAB_REVIEW, status=TaskStatus.OPEN)
-    return list(tasks.order_by("created_at", "pk").values_list("detail", flat=True))
+    return lab_step_up_blocks_for([patient_id]).get(patient_id, [])
+
+
+def lab_step_up_blocks_for(patient_ids) -> dict[int, list[str]]:
+    """``lab_step_up_blocks`` for many patients in one query: {patient id: reasons}."""
+    tasks = ClinicianTask.objects.filter(
+        patient_id__in=list(patient_ids), kind=TaskKind.LAB_REVIEW, status=TaskStatus.OPEN
+    )
+    out: dict[int, list[str]] = {}
+    for patient_id, detail in tasks.order_by("created_at", "pk").values_list("patient_id", "detail"):
+        out.setdefault(patient_id, []).append(detail)
+    return out
 
 
 def screen_evaluate(*, result: LabResult) -> MedicationStatement | None:

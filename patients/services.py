@@ -27,6 +27,7 @@ from .flag_models import (
     GateOutcome,
     SafetyGateEvent,
     TaskKind,
+    TaskStatus,
 )
 from .models import MedicationSource, MedicationStatement, Patient, PatientStatus, Role, Route
 from .today import patient_today  # the one "today" for a patient; callers import it from here too
@@ -38,15 +39,15 @@ ROUTE_HINTS = {Route.TRANSDERMAL: "patch"}
 
 
 class ConflictBlocked(Exception):
-    """An action was stopped by open flags; ``flags`` says which, ``message`` says why."""
+    """An action was stopped by the opioid gate; ``flags`` says which, ``reasons`` and ``message`` say why."""
 
-    def __init__(self, action: str, flags: list[ConflictFlag]):
+    def __init__(self, action: str, flags: list[ConflictFlag], reasons: list[str] | None = None):
         self.action = action
         self.flags = flags
-        lines = "; ".join(f"{f.get_kind_display()}: {f.medication_text}" for f in flags)
+        self.reasons = reasons or [f"{f.get_kind_display()}: {f.medication_text}" for f in flags]
         self.message = (
-            f"Blocked: {GateAction(action).label.lower()} needs these flags resolved or acknowledged first "
-            f"({lines}). A prescriber may override with a reason."
+            f"Blocked: {GateAction(action).label.lower()}: {'; '.join(self.reasons)}. "
+            "A prescriber may override with a reason."
         )
         super().__init__(self.message)
 
@@ -233,18 +234,23 @@ def flag_acknowledge(
         raise ValidationError({"note": "Explain the reason."})
     if flag.kind in PRESCRIBER_KINDS and not _is_prescriber(actor, flag.clinic_id):
         raise PermissionDenied("Only a prescriber of this clinic can acknowledge an opioid conflict.")
+    washout = _washout(flag)
     if shortened_washout_days is not None:
         if not _is_prescriber(actor, flag.clinic_id):
             raise PermissionDenied("Only a prescriber can shorten a washout (OPI-W2).")
         try:  # validates >= 7 days, <= the standard washout, and a reason
-            rules.earliest_safe_start(
+            washout = rules.earliest_safe_start(
                 last_dose=flag.last_dose_date,
                 washout_days=flag.washout_days,
                 shortened_to=shortened_washout_days,
                 shortened_reason=shortened_reason,
+                washout_group=flag.washout_group,
             )
         except rules.WashoutError as exc:
-            raise ValidationError({"shortened_washout_days": str(exc)}) from None
+            field = "shortened_reason" if "reason" in str(exc) else "shortened_washout_days"
+            raise ValidationError({field: str(exc)}) from None
+    if reason == AcknowledgeReason.WASHOUT_CONFIRMED and flag.kind == FlagKind.CONFLICT:
+        _check_washout_complete(washout, patient_today(flag.patient))
     now = timezone.now()
     with transaction.atomic():
         flag = ConflictFlag.objects.select_for_update().get(pk=flag.pk)
@@ -262,16 +268,171 @@ def flag_acknowledge(
     return flag
 
 
-def opioid_gate(*, actor, patient: Patient, action: str, override_reason: str = "") -> SafetyGateEvent | None:
-    """Stop ``action`` while the patient has open flags, unless a prescriber overrides with a reason.
+def _check_washout_complete(washout: rules.Washout, today: dt.date) -> None:
+    """OPI-W2: "washout complete" is a fact of dates, not a checkbox."""
+    if washout.earliest_start is None:
+        raise ValidationError(
+            {
+                "reason": f"The washout cannot be confirmed: there is no earliest safe start ({washout.reason}). "
+                "Record the last dose date, or a prescriber clears it by clinical judgement."
+            }
+        )
+    if today < washout.earliest_start:
+        raise ValidationError(
+            {
+                "reason": f"The washout is not complete: the earliest safe start is {washout.earliest_start:%d %b %Y} "
+                f"({washout.reason}). It can be confirmed from that day; a prescriber may shorten it to no less "
+                f"than {rules.MINIMUM_WASHOUT_DAYS} days with a reason (OPI-W2)."
+            }
+        )
+
+
+def flag_override(*, actor, flag: ConflictFlag, note: str, expires_at: dt.datetime | None = None) -> ConflictFlag:
+    """A prescriber proceeds although the flag stands (clinical judgement, with the reason). The flag stays on
+    the record as acknowledged; a conflict's earliest safe start still holds at the gate (OPI-W1)."""
+    if not _is_prescriber(actor, flag.clinic_id):
+        raise PermissionDenied("Only a prescriber of this clinic can override a flag.")
+    if not note.strip():
+        raise ValidationError({"note": "Say why you override this flag (it is kept in the record)."})
+    return flag_acknowledge(
+        actor=actor, flag=flag, reason=AcknowledgeReason.CLINICAL_JUDGEMENT, note=note, expires_at=expires_at
+    )
+
+
+RESOLVE_REASONS = {AcknowledgeReason.ENTERED_IN_ERROR: "entered in error"}
+
+
+def flag_resolve(*, actor, flag: ConflictFlag, reason: str, note: str = "") -> ConflictFlag:
+    """A flag about a medication entered in error: the entry is archived from the list (soft delete, with the
+    reason) and the engine resolves its flags. A medicine the patient really took is never resolved by hand:
+    its washout elapses (OPI-W1), or it is acknowledged."""
+    if reason not in RESOLVE_REASONS:
+        raise ValidationError({"reason": "A flag is resolved only when its medication was entered in error."})
+    if flag.kind in PRESCRIBER_KINDS and not _is_prescriber(actor, flag.clinic_id):
+        raise PermissionDenied("Only a prescriber of this clinic can resolve an opioid conflict.")
+    if not _is_clinical(actor, flag.clinic_id):
+        raise PermissionDenied("Only a prescriber or nurse of this clinic can resolve a flag.")
+    why = f"{RESOLVE_REASONS[reason]}" + (f": {note.strip()}" if note.strip() else "")
+    with transaction.atomic():
+        medication = MedicationStatement.objects.select_for_update().get(pk=flag.medication_id)
+        medication._history_user = actor
+        medication._change_reason = f"archived: {why}"[:100]
+        medication.delete()  # soft delete; the engine resolves the flags ("medication archived from the list")
+        medication_evaluate(medication=MedicationStatement.all_objects.get(pk=medication.pk))
+    flag.refresh_from_db()
+    return flag
+
+
+def _is_clinical(user, clinic_id: int) -> bool:
+    return (
+        bool(user)
+        and user.memberships.filter(
+            clinic_id=clinic_id, role__in=[Role.PRESCRIBER, Role.NURSE], is_active=True
+        ).exists()
+    )
+
+
+# Closing one of these lifts a block on the patient's LDN (a liver review blocks step-ups, LAB-2).
+PRESCRIBER_TASKS = frozenset({TaskKind.LAB_REVIEW})
+
+
+def task_close(*, actor, task: ClinicianTask, status: str = TaskStatus.DONE, note: str = "") -> ClinicianTask:
+    """Close a clinician task as done or cancelled, saying what was done. A liver review (LAB-2) lifts a
+    step-up block, so only a prescriber closes it, and must say what they reviewed."""
+    if status not in (TaskStatus.DONE, TaskStatus.CANCELLED):
+        raise ValidationError({"status": "Close the task as done or cancelled."})
+    if task.kind in PRESCRIBER_TASKS and not _is_prescriber(actor, task.clinic_id):
+        raise PermissionDenied("Only a prescriber of this clinic can close this review: it lifts a step-up block.")
+    if not _is_clinical(actor, task.clinic_id):
+        raise PermissionDenied("Only a prescriber or nurse of this clinic can close a task.")
+    if not note.strip() and (task.kind in PRESCRIBER_TASKS or status == TaskStatus.CANCELLED):
+        raise ValidationError({"note": "Say what you reviewed or why the task is cancelled (kept in the record)."})
+    with transaction.atomic():
+        task = ClinicianTask.objects.select_for_update().get(pk=task.pk)
+        if task.status != TaskStatus.OPEN:
+            raise ValidationError(f"This task is already {task.get_status_display().lower()}.")
+        task.status = status
+        task.completed_by = actor
+        task.completed_at = timezone.now()
+        task.completed_note = note.strip()
+        task._history_user = actor
+        task._change_reason = f"{status}: {note.strip()}"[:100]
+        task.save()
+    return task
+
+
+# Who may move a patient between statuses by hand. Starting LDN (active) is plan_start's: it needs a plan.
+MANUAL_STATUSES = frozenset({PatientStatus.SCREENING, PatientStatus.PAUSED, PatientStatus.DISCONTINUED})
+
+
+def patient_set_status(*, actor, patient: Patient, status: str, reason: str = "") -> Patient:
+    """Screening, paused or discontinued, with the reason in the history (discontinued: also on the record).
+    "Active" (on LDN) comes only from starting a plan, and a patient on an active plan is taken off it by
+    completing or discontinuing the plan, so the plan and the status never disagree."""
+    if not _is_clinical(actor, patient.clinic_id):
+        raise PermissionDenied("Only a prescriber or nurse of this clinic can change a patient's status.")
+    if status not in PatientStatus.values:
+        raise ValidationError({"status": "Choose one of the listed statuses."})
+    if status not in MANUAL_STATUSES:
+        raise ValidationError({"status": "A patient becomes active when their titration plan is started."})
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why (it is kept in the record)."})
+    from django.apps import apps  # titration is above patients: look its model up, do not import it
+
+    plan_model = apps.get_model("titration", "TitrationPlan")
+    if plan_model.objects.filter(patient=patient, status="active").exists():
+        raise ValidationError(
+            {"status": "The patient is on an active plan: hold, complete or discontinue the plan instead."}
+        )
+    with transaction.atomic():
+        patient = Patient.objects.select_for_update().get(pk=patient.pk)
+        patient.status = status
+        patient.discontinued_reason = reason.strip() if status == PatientStatus.DISCONTINUED else ""
+        patient._history_user = actor
+        patient._change_reason = f"status {status}: {reason.strip()}"[:100]
+        patient.full_clean()
+        patient.save()
+    return patient
+
+
+def _before_safe_start(patient: Patient, start_on: dt.date) -> list[ConflictFlag]:
+    """Acknowledged conflicts whose earliest safe start (OPI-W1, or as shortened by OPI-W2) is after
+    ``start_on``: acknowledging a conflict never moves its date."""
+    return list(
+        ConflictFlag.objects.filter(
+            patient=patient,
+            kind=FlagKind.CONFLICT,
+            status=FlagStatus.ACKNOWLEDGED,
+            earliest_safe_start__gt=start_on,
+        )
+        .select_related("medication")
+        .order_by("id")
+    )
+
+
+def opioid_gate(
+    *, actor, patient: Patient, action: str, override_reason: str = "", start_on: dt.date | None = None
+) -> SafetyGateEvent | None:
+    """Stop ``action`` while the patient has open flags, or (starting LDN: activating a prescription or
+    starting a plan) when the LDN start date is before a conflict's earliest safe start, unless a
+    prescriber overrides with a reason.
 
     Both outcomes are written to the record. Call it outside the action's transaction so that a
     block is kept even though the action is not done.
     """
     flags = open_flags(patient)
+    reasons = [f"{f.get_kind_display()}: {f.medication_text}" for f in flags]
+    if action in (GateAction.ACTIVATE_PRESCRIPTION, GateAction.START_PLAN):
+        start_on = start_on or patient_today(patient)
+        for flag in _before_safe_start(patient, start_on):
+            flags.append(flag)
+            reasons.append(
+                f"LDN start {start_on:%d %b %Y} is before the earliest safe start {flag.earliest_safe_start:%d %b %Y} "
+                f"after {flag.medication_text} ({flag.earliest_start_note or 'OPI-W1'})"
+            )
     if not flags:
         return None
-    summary = "; ".join(f"{f.get_kind_display()}: {f.medication_text}" for f in flags)
+    summary = "; ".join(reasons)
     overriding = bool(override_reason.strip()) and _is_prescriber(actor, patient.clinic_id)
     with transaction.atomic():
         event = SafetyGateEvent.objects.create(
@@ -284,7 +445,7 @@ def opioid_gate(*, actor, patient: Patient, action: str, override_reason: str = 
         )
         event.flags.set(flags)
     if not overriding:
-        raise ConflictBlocked(action, flags)
+        raise ConflictBlocked(action, flags, reasons)
     logger.warning("opioid gate overridden by %s for patient %s: %s", actor, patient.pk, override_reason)
     return event
 

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import account_views, views
+from . import account_views, preference_views, views
 
 urlpatterns = [
     path("c/<str:token>/", views.checkin_by_link, name="checkin-link"),
@@ -9,6 +9,7 @@ urlpatterns = [
     path("me/checkin/", views.portal_checkin, name="checkin-start"),
     path("me/thanks/", views.portal_thanks, name="portal-thanks"),
     path("me/calendar.ics", views.portal_calendar, name="portal-calendar"),
+    path("me/reminders/", preference_views.portal_reminders, name="portal-reminders"),
     path(
         "me/login/",
         auth_views.LoginView.as_view(template_name="symptoms/login.html", redirect_authenticated_user=True),

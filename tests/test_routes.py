@@ -34,6 +34,7 @@ ROUTES = {
     "checkin-start": PATIENT,
     "portal-thanks": PATIENT,
     "portal-calendar": PATIENT,
+    "portal-reminders": PATIENT,
     "portal-calendar-link": PATIENT,
     "portal-calendar-stop": PATIENT,
     "portal-password-change": PATIENT,

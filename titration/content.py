@@ -15,7 +15,7 @@ from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
 from patients.flag_models import ClinicianTask, ConflictFlag, FlagKind, FlagStatus, TaskKind
-from patients.labs import lab_step_up_blocks
+from patients.labs import lab_step_up_blocks_for
 from symptoms.invitations import invitation_for
 from symptoms.models import SymptomCheckIn
 
@@ -75,24 +75,15 @@ def current_step(plan: TitrationPlan) -> TitrationStep | None:
     )
 
 
-def side_effect_observations(plan: TitrationPlan, today: dt.date) -> list[rules.SideEffectObs]:
-    """Recent side-effect reports as the rules read them, oldest first. A check-in that no longer
-    reports an effect seen before is an observation of that effect at severity 0: that is how an
-    effect resolves (domain.md 1.3 condition 3)."""
-    since = today - dt.timedelta(days=SIDE_EFFECT_WINDOW_DAYS)
-    zone = plan.patient.zone
-    steps = list(plan.steps.filter(actual_start__isnull=False, deleted_at__isnull=True).order_by("actual_start"))
-    checkins = (
-        SymptomCheckIn.objects.filter(patient_id=plan.patient_id, deleted_at__isnull=True)
-        .prefetch_related("side_effects")
-        .order_by("recorded_at")
-    )
+def _observations(checkins, steps: list[TitrationStep], zone, since: dt.date, today: dt.date, target_mg):
+    """Side-effect answers as the rules read them (check-ins oldest first, side effects prefetched)."""
+    started = sorted((s for s in steps if s.actual_start is not None), key=lambda s: s.actual_start)
     observations, seen = [], set()
     for checkin in checkins:
         day = checkin.recorded_at.astimezone(zone).date()
         if day < since or day > today:
             continue
-        at_dose = next((s.dose_mg for s in reversed(steps) if s.actual_start <= day), plan.target_dose_mg)
+        at_dose = next((s.dose_mg for s in reversed(started) if s.actual_start <= day), target_mg)
         reported = {}
         for report in checkin.side_effects.all():
             reported[report.effect] = report.severity
@@ -103,29 +94,108 @@ def side_effect_observations(plan: TitrationPlan, today: dt.date) -> list[rules.
     return observations
 
 
-def step_up_decision(plan: TitrationPlan, step: TitrationStep, today: dt.date) -> rules.Decision | None:
-    """The step-up rule on ``today``; None when there is no current step to step up from."""
-    current = current_step(plan)
-    if current is None:
-        return None
-    rx = active_prescription(plan)
-    open_conflict = ConflictFlag.objects.filter(
-        patient_id=plan.patient_id, status=FlagStatus.OPEN, kind__in=[FlagKind.CONFLICT, FlagKind.UNAVAILABLE]
-    ).exists()
-    deliverable = None if rx is None else measured(step.dose_mg, rx) is not None
-    context = rules.StepUpContext(
-        today=today,
-        current_dose_mg=current.dose_mg,
-        current_step_started=current.actual_start or current.planned_start,
-        min_days=current.min_days,
-        next_dose_mg=step.dose_mg,
-        target_mg=plan.target_dose_mg,
-        open_conflict=open_conflict,
-        side_effects=side_effect_observations(plan, today),
-        next_dose_deliverable=deliverable,
-        lab_blocks=tuple(lab_step_up_blocks(plan.patient_id)),
+def side_effect_observations(plan: TitrationPlan, today: dt.date) -> list[rules.SideEffectObs]:
+    """Recent side-effect reports as the rules read them, oldest first. A check-in that no longer
+    reports an effect seen before is an observation of that effect at severity 0: that is how an
+    effect resolves (domain.md 1.3 condition 3)."""
+    since = today - dt.timedelta(days=SIDE_EFFECT_WINDOW_DAYS)
+    steps = list(plan.steps.filter(actual_start__isnull=False, deleted_at__isnull=True))
+    checkins = (
+        SymptomCheckIn.objects.filter(patient_id=plan.patient_id, deleted_at__isnull=True)
+        .prefetch_related("side_effects")
+        .order_by("recorded_at")
     )
-    return rules.can_step_up(context)
+    return _observations(checkins, steps, plan.patient.zone, since, today, plan.target_dose_mg)
+
+
+def clinician_hold_reason(step: TitrationStep) -> rules.Reason | None:
+    """A step a clinician has held stays held until they resume it (REM-1: the patient stays on the dose)."""
+    if step.status != StepStatus.HELD or not step.held_by_clinician:
+        return None
+    why = f": {step.note}" if step.note else ""
+    return rules.Reason("HOLD", f"held by a clinician{why}; resume the plan before stepping up")
+
+
+def step_up_decision(plan: TitrationPlan, step: TitrationStep, today: dt.date) -> rules.Decision | None:
+    """The step-up rule on ``today`` for moving to ``step`` (a planned step, or an unsaved one carrying a
+    custom dose); None when there is no current step to step up from."""
+    return step_up_decisions_for([(plan, step)], {plan.patient_id: today})[plan.pk]
+
+
+def step_up_decisions_for(
+    items: list[tuple[TitrationPlan, TitrationStep]], today_by_patient: dict[int, dt.date]
+) -> dict[int, rules.Decision | None]:
+    """The step-up rule (domain.md 1.3, LAB-2, a clinician's hold) for many plans in a fixed number of
+    queries, for lists: {plan id: the decision, or None when the plan has no current step}."""
+    if not items:
+        return {}
+    plans = {plan.pk: plan for plan, _ in items}
+    patient_ids = {plan.patient_id for plan in plans.values()}
+    steps_of: dict[int, list[TitrationStep]] = defaultdict(list)
+    for s in TitrationStep.objects.filter(plan_id__in=plans, deleted_at__isnull=True).order_by("sequence"):
+        steps_of[s.plan_id].append(s)
+    active_rx = list(
+        CompoundedPrescription.objects.filter(patient_id__in=patient_ids, status=PrescriptionStatus.ACTIVE)
+        .select_related("pharmacy")
+        .order_by("-written_on", "-pk")
+    )
+    conflicted = set(
+        ConflictFlag.objects.filter(
+            patient_id__in=patient_ids,
+            status=FlagStatus.OPEN,
+            kind__in=[FlagKind.CONFLICT, FlagKind.UNAVAILABLE],
+        ).values_list("patient_id", flat=True)
+    )
+    earliest = min(today_by_patient.values()) - dt.timedelta(days=SIDE_EFFECT_WINDOW_DAYS + 1)
+    checkins_of = defaultdict(list)
+    for checkin in (
+        SymptomCheckIn.objects.filter(
+            patient_id__in=patient_ids,
+            deleted_at__isnull=True,
+            recorded_at__gte=dt.datetime.combine(earliest, dt.time.min, tzinfo=dt.UTC),
+        )
+        .prefetch_related("side_effects")
+        .order_by("recorded_at")
+    ):
+        checkins_of[checkin.patient_id].append(checkin)
+    lab_blocks = lab_step_up_blocks_for(patient_ids)
+    out: dict[int, rules.Decision | None] = {}
+    for plan, step in items:
+        today = today_by_patient[plan.patient_id]
+        steps = steps_of[plan.pk]
+        current = next((s for s in reversed(steps) if s.status in (StepStatus.ACTIVE, StepStatus.HELD)), None)
+        if current is None:
+            out[plan.pk] = None
+            continue
+        rx = _active_rx_of(plan, active_rx)
+        since = today - dt.timedelta(days=SIDE_EFFECT_WINDOW_DAYS)
+        observations = _observations(
+            checkins_of[plan.patient_id], steps, plan.patient.zone, since, today, plan.target_dose_mg
+        )
+        context = rules.StepUpContext(
+            today=today,
+            current_dose_mg=current.dose_mg,
+            current_step_started=current.actual_start or current.planned_start,
+            min_days=current.min_days,
+            next_dose_mg=step.dose_mg,
+            target_mg=plan.target_dose_mg,
+            open_conflict=plan.patient_id in conflicted,
+            side_effects=observations,
+            next_dose_deliverable=None if rx is None else measured(step.dose_mg, rx) is not None,
+            lab_blocks=tuple(lab_blocks.get(plan.patient_id, ())),
+        )
+        decision = rules.can_step_up(context)
+        held = clinician_hold_reason(current)
+        if held is not None:
+            decision = rules.Decision(False, (held, *decision.reasons))
+        out[plan.pk] = decision
+    return out
+
+
+def _active_rx_of(plan: TitrationPlan, active_rx: list[CompoundedPrescription]) -> CompoundedPrescription | None:
+    """As ``active_prescription``, from rows already read: the plan's own if active, else the newest active."""
+    own = next((rx for rx in active_rx if rx.pk == plan.prescription_id and rx.deleted_at is None), None)
+    return own or next((rx for rx in active_rx if rx.patient_id == plan.patient_id), None)
 
 
 def checkin_link() -> str:
@@ -140,7 +210,36 @@ def _with_link(body: str) -> str:
     return f"{body}\nCheck in: {link}" if link else body
 
 
-def render(reminder: Reminder, *, today: dt.date) -> tuple[str, str] | None:
+def prepare(reminder: Reminder, *, today: dt.date) -> tuple[str, str] | None:
+    """What the sender calls: first the writes that sending this reminder causes (``follow_ups``), then its
+    text (``render``, which only reads)."""
+    token = follow_ups(reminder, today=today)
+    return render(reminder, today=today, checkin_token=token)
+
+
+def follow_ups(reminder: Reminder, *, today: dt.date) -> str | None:
+    """The record's side of sending a reminder: a step held for 14 days raises a clinician task (REM-1),
+    two unanswered check-in reminders raise one (REM-3), and a check-in reminder gets its single-use link.
+    Returns that link's token (check-in reminders only)."""
+    plan = reminder.plan
+    if plan is None or plan.status != PlanStatus.ACTIVE:
+        return None
+    if reminder.kind in (ReminderKind.STEP_UP, ReminderKind.STAY_ON_DOSE):
+        step = reminder.step
+        overdue = step is not None and today - step.planned_start >= dt.timedelta(days=HOLD_TASK_DAYS)
+        if overdue and step.status == StepStatus.PLANNED:
+            decision = step_up_decision(plan, step, today)
+            if decision is not None and not decision.allowed:
+                _hold_task(plan, step, decision, today)
+        return None
+    if reminder.kind == ReminderKind.CHECKIN_DUE:
+        _escalate_missed_checkins(reminder, today)
+        return invitation_for(reminder.patient, reminder.local_date)[1]
+    return None
+
+
+def render(reminder: Reminder, *, today: dt.date, checkin_token: str | None = None) -> tuple[str, str] | None:
+    """A reminder's subject and text on ``today``, or None when it has nothing to say any more. Reads only."""
     plan = reminder.plan
     if reminder.kind == ReminderKind.WASHOUT:
         return (
@@ -152,17 +251,15 @@ def render(reminder: Reminder, *, today: dt.date) -> tuple[str, str] | None:
     rx = active_prescription(plan)
     current = current_step(plan)
     current_dose = current.dose_mg if current else None
-    if reminder.kind == ReminderKind.STEP_UP:
+    if reminder.kind in (ReminderKind.STEP_UP, ReminderKind.STAY_ON_DOSE):
         step = reminder.step
         if step is None or step.status != StepStatus.PLANNED:
             return None
         decision = step_up_decision(plan, step, today)
         if decision is None:
             return None
-        if decision.allowed:
+        if decision.allowed and reminder.kind == ReminderKind.STEP_UP:
             return ("LDN: step up tonight", _with_link(f"Tonight, take {dose_text(step.dose_mg, rx)} of LDN."))
-        if today - step.planned_start >= dt.timedelta(days=HOLD_TASK_DAYS):
-            _hold_task(plan, step, decision, today)
         stay = dose_text(current_dose, rx) if current_dose else "your current dose"
         return (
             "LDN: stay on your dose tonight",
@@ -171,8 +268,7 @@ def render(reminder: Reminder, *, today: dt.date) -> tuple[str, str] | None:
     if reminder.kind == ReminderKind.NIGHTLY_DOSE and current_dose:
         return ("LDN tonight", f"Tonight's LDN dose: {dose_text(current_dose, rx)}.")
     if reminder.kind == ReminderKind.CHECKIN_DUE:
-        _escalate_missed_checkins(reminder, today)
-        _, token = invitation_for(reminder.patient, reminder.local_date)
+        token = checkin_token
         link = settings.SITE_URL + reverse("checkin-link", args=[token]) if token else checkin_link()
         return (
             "LDN: weekly check-in",
@@ -258,14 +354,17 @@ def dose_summary(patient, today: dt.date) -> dict | None:
         .first()
     )
     next_day = None
-    if following is not None and current.status != StepStatus.HELD:
+    # RX-3: a step the dispensed strength cannot make is not promised until a prescription that can is active.
+    needs_prescription = following is not None and measured(following.dose_mg, rx) is None
+    if following is not None and current.status != StepStatus.HELD and not needs_prescription:
         earliest = (current.actual_start or current.planned_start) + dt.timedelta(days=current.min_days)
         next_day = max(following.planned_start, earliest, today)
     return {
         "tonight": dose_text(current.dose_mg, rx),
         "next_step": next_day,
-        "next_dose": dose_text(following.dose_mg, rx) if following else None,
+        "next_dose": dose_text(following.dose_mg, rx) if following and not needs_prescription else None,
         "held": current.status == StepStatus.HELD,
+        "needs_prescription": needs_prescription,
     }
 
 

@@ -311,6 +311,9 @@ class TitrationStep(ClinicOwned, SoftDeletable):
     actual_start = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=15, choices=StepStatus.choices, default=StepStatus.PLANNED)
     note = models.CharField(max_length=500, blank=True)
+    # A clinician's hold (plan_hold by a person) blocks step-ups until resumed; a hold the side-effect rules
+    # made (SE-1, SE-4) is re-read from the check-ins each time (domain.md 1.3 condition 3).
+    held_by_clinician = models.BooleanField(default=False)
 
     scope_patient_path = "plan__patient"
     history = HistoricalRecords()

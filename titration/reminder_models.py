@@ -15,6 +15,7 @@ from ldnclinic.db import ClinicOwned
 
 class ReminderKind(models.TextChoices):
     STEP_UP = "step_up", "Step-up tonight (REM-1)"
+    STAY_ON_DOSE = "stay_dose", "Stay on your dose: step held (REM-1)"
     NIGHTLY_DOSE = "nightly_dose", "Nightly dose (REM-2)"
     CHECKIN_DUE = "checkin_due", "Check-in due (REM-3)"
     WASHOUT = "washout", "Washout countdown (REM-5)"

@@ -81,8 +81,10 @@ def _wanted_for(patient: Patient, today: dt.date, horizon: int) -> list[Wanted]:
     if plan is not None:
         step_day = _next_step_up_day(plan, today)
         if step_day is not None and step_day[1] <= days[-1]:
-            step, day = step_day
-            wanted.append((ReminderKind.STEP_UP, day, f"step{step.pk}", plan.pk, step.pk))
+            step, day, held = step_day
+            # REM-1: a step a clinician has held is not asked about: the patient is told to stay on the dose.
+            kind = ReminderKind.STAY_ON_DOSE if held else ReminderKind.STEP_UP
+            wanted.append((kind, day, f"step{step.pk}", plan.pk, step.pk))
             step_days.add(day)
         if patient.nightly_dose_reminders:  # REM-2 is opt-in; a step-up evening already says the dose
             wanted += [(ReminderKind.NIGHTLY_DOSE, d, "", plan.pk, None) for d in days if d not in step_days]
@@ -109,8 +111,9 @@ def _wanted_for(patient: Patient, today: dt.date, horizon: int) -> list[Wanted]:
 
 
 def _next_step_up_day(plan: TitrationPlan, today: dt.date):
-    """REM-1: the evening the next step is due (its planned date, or later if the current step started
-    late). When that evening has passed without a step-up (held), ask again every 7 days."""
+    """REM-1: (the next step, the evening it is due, whether a clinician holds the current step). The
+    evening is its planned date, or later if the current step started late; when that evening has passed
+    without a step-up (held), it comes again every 7 days."""
     steps = sorted((s for s in plan.steps.all() if s.deleted_at is None), key=lambda s: s.sequence)
     current = next((s for s in reversed(steps) if s.status in (StepStatus.ACTIVE, StepStatus.HELD)), None)
     if current is None:
@@ -128,7 +131,7 @@ def _next_step_up_day(plan: TitrationPlan, today: dt.date):
     day = max(following.planned_start, earliest)
     if day < today:  # held past its evening: the next weekly re-ask on or after today
         day += dt.timedelta(weeks=math.ceil((today - day).days / 7))
-    return following, day
+    return following, day, current.status == StepStatus.HELD and current.held_by_clinician
 
 
 def plan_patient(patient: Patient, *, today: dt.date | None = None, horizon: int = HORIZON_DAYS) -> dict:
@@ -263,7 +266,13 @@ def tick(*, now: dt.datetime | None = None, limit: int | None = None) -> int:
 # of one patient's may be rendered before any of them is marked. A check-in reminder's does (REM-3
 # counts the check-in reminders already sent), and a kind not listed here is assumed to.
 _INDEPENDENT_KINDS = frozenset(
-    {ReminderKind.WASHOUT, ReminderKind.NIGHTLY_DOSE, ReminderKind.STEP_UP, ReminderKind.REFILL}
+    {
+        ReminderKind.WASHOUT,
+        ReminderKind.NIGHTLY_DOSE,
+        ReminderKind.STEP_UP,
+        ReminderKind.STAY_ON_DOSE,
+        ReminderKind.REFILL,
+    }
 )
 
 
@@ -312,7 +321,7 @@ def deliver_group(reminders: list[Reminder], now: dt.datetime, *, outbox: messag
         if reminder.channel not in channels_for(patient):
             _finish(reminder, ReminderStatus.CANCELLED, cancelled_reason="patient opted out of this channel")
             continue
-        message = content.render(reminder, today=reminder.local_date)
+        message = content.prepare(reminder, today=reminder.local_date)
         if message is None:
             _finish(reminder, ReminderStatus.CANCELLED, cancelled_reason="nothing to say any more (plan changed)")
             continue

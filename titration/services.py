@@ -14,18 +14,20 @@ from django.db import transaction
 
 from patients import services as patient_services
 from patients.flag_models import ClinicianTask, GateAction, TaskKind
-from patients.models import Role
+from patients.models import PatientStatus, Role
 
 from . import content, reminders, rules, supply
 from .models import (
     CompoundedPrescription,
     PlanStatus,
     PrescriptionStatus,
+    Reminder,
     StepStatus,
     TitrationPlan,
     TitrationProtocol,
     TitrationStep,
 )
+from .reminder_models import ReminderKind, ReminderStatus
 
 
 def _require_prescriber(actor, clinic_id: int) -> None:
@@ -33,10 +35,12 @@ def _require_prescriber(actor, clinic_id: int) -> None:
         raise PermissionDenied("Only a prescriber of this clinic can do this.")
 
 
-def gate(*, actor, patient, action: str, override_reason: str = "") -> None:
+def gate(*, actor, patient, action: str, override_reason: str = "", start_on: dt.date | None = None) -> None:
     """Check the patient's medications now (not only when the last sweep ran), then apply the gate."""
     patient_services.patient_evaluate(patient=patient)
-    patient_services.opioid_gate(actor=actor, patient=patient, action=action, override_reason=override_reason)
+    patient_services.opioid_gate(
+        actor=actor, patient=patient, action=action, override_reason=override_reason, start_on=start_on
+    )
 
 
 def prescription_activate(
@@ -52,6 +56,7 @@ def prescription_activate(
         patient=prescription.patient,
         action=GateAction.ACTIVATE_PRESCRIPTION,
         override_reason=override_reason,
+        start_on=prescription.start_on,
     )
     with transaction.atomic():
         prescription.status = PrescriptionStatus.ACTIVE
@@ -61,18 +66,73 @@ def prescription_activate(
     return prescription
 
 
+def _end_prescription(*, actor, prescription: CompoundedPrescription, status: str, reason: str, allowed: tuple):
+    _require_prescriber(actor, prescription.clinic_id)
+    reason = _require_reason(reason)
+    with transaction.atomic():
+        prescription = CompoundedPrescription.objects.select_for_update().get(pk=prescription.pk)
+        if prescription.status not in allowed:
+            raise ValidationError(
+                f"A {prescription.get_status_display().lower()} prescription cannot be "
+                f"{PrescriptionStatus(status).label.lower()}."
+            )
+        prescription.status = status
+        _save(prescription, actor, f"{PrescriptionStatus(status).label.lower()}: {reason}")
+        reminders.plan_patient(prescription.patient)  # the refill reminder follows the active prescription
+    return prescription
+
+
+def prescription_complete(*, actor, prescription: CompoundedPrescription, reason: str) -> CompoundedPrescription:
+    """The supply has been used up or replaced by a newer prescription."""
+    return _end_prescription(
+        actor=actor,
+        prescription=prescription,
+        status=PrescriptionStatus.COMPLETED,
+        reason=reason,
+        allowed=(PrescriptionStatus.ACTIVE,),
+    )
+
+
+def prescription_cancel(*, actor, prescription: CompoundedPrescription, reason: str) -> CompoundedPrescription:
+    """Withdrawn (written in error, not dispensed, stopped). Step-ups then need another active one (RX-2)."""
+    return _end_prescription(
+        actor=actor,
+        prescription=prescription,
+        status=PrescriptionStatus.CANCELLED,
+        reason=reason,
+        allowed=(PrescriptionStatus.DRAFT, PrescriptionStatus.ACTIVE),
+    )
+
+
 def plan_start(*, actor, plan: TitrationPlan, start: dt.date, override_reason: str = "") -> TitrationPlan:
-    """Start a drafted plan: its first step becomes active on ``start``."""
+    """Start a drafted plan on ``start``: step 1 becomes the current dose, the patient is on LDN (active),
+    and their reminders are planned, all in one transaction.
+
+    It needs an active prescription that can make step 1 (RX-2), no other active plan, and the opioid
+    gate: open flags, and a start before a conflict's earliest safe start (OPI-W1/W2), block unless a
+    prescriber overrides with a reason. Blocks and overrides are both recorded.
+    """
     _require_prescriber(actor, plan.clinic_id)
+    plan = TitrationPlan.objects.select_related("patient").get(pk=plan.pk)
     if plan.status != PlanStatus.DRAFT:
         raise ValidationError(f"A {plan.get_status_display().lower()} plan cannot be started.")
-    first = plan.steps.order_by("sequence").first()
+    first = plan.steps.filter(deleted_at__isnull=True).order_by("sequence").first()
     if first is None:
         raise ValidationError("The plan has no steps.")
-    if content.active_prescription(plan) is None:
+    rx = content.active_prescription(plan)
+    if rx is None:
         raise ValidationError("Activate an LDN prescription for this patient before starting the plan.")
-    gate(actor=actor, patient=plan.patient, action=GateAction.START_PLAN, override_reason=override_reason)
-    why = "plan started" + (f" over open flags: {override_reason.strip()}" if override_reason.strip() else "")
+    if content.measured(first.dose_mg, rx) is None:
+        raise ValidationError(
+            f"The active prescription ({rx}) cannot make the first step, {content.fmt_mg(first.dose_mg)} (RX-2): "
+            "write one that can before starting."
+        )
+    if TitrationPlan.objects.filter(patient_id=plan.patient_id, status=PlanStatus.ACTIVE).exclude(pk=plan.pk).exists():
+        raise ValidationError("The patient already has an active plan: complete or discontinue it first.")
+    gate(
+        actor=actor, patient=plan.patient, action=GateAction.START_PLAN, override_reason=override_reason, start_on=start
+    )
+    why = "plan started" + (f" over the opioid gate: {override_reason.strip()}" if override_reason.strip() else "")
     with transaction.atomic():
         plan.status = PlanStatus.ACTIVE
         plan.full_clean()
@@ -80,6 +140,12 @@ def plan_start(*, actor, plan: TitrationPlan, start: dt.date, override_reason: s
         first.status = StepStatus.ACTIVE
         first.actual_start = start
         _save(first, actor, why)
+        patient = plan.patient
+        if patient.status != PatientStatus.ACTIVE:
+            patient.status = PatientStatus.ACTIVE
+            patient.discontinued_reason = ""
+            _save(patient, actor, f"on LDN from {start:%Y-%m-%d}: {why}")
+        reminders.plan_patient(patient)
         patient_services.enqueue_patient_evaluation([plan.patient_id])
     return plan
 
@@ -212,16 +278,56 @@ def _require_reason(reason: str) -> str:
     return reason.strip()
 
 
+def _active_plan(plan: TitrationPlan, doing: str) -> TitrationPlan:
+    plan = TitrationPlan.objects.select_related("patient").get(pk=plan.pk)
+    if plan.status != PlanStatus.ACTIVE:
+        raise ValidationError(f"Only an active plan can be {doing}; this one is {plan.get_status_display().lower()}.")
+    return plan
+
+
+def _cancel_step_reminders(plan: TitrationPlan, why: str) -> None:
+    """Pending step-up reminders go in the same transaction as the change that makes them wrong."""
+    Reminder.objects.filter(plan=plan, kind=ReminderKind.STEP_UP, status=ReminderStatus.PENDING).update(
+        status=ReminderStatus.CANCELLED, cancelled_reason=why[:300]
+    )
+
+
 def plan_hold(*, actor, plan: TitrationPlan, reason: str, system: bool = False) -> TitrationStep:
-    """Stay on the current dose (SE-1 or a clinician's decision)."""
+    """Stay on the current dose. A clinician's hold (not ``system``) blocks step-ups until resumed; its
+    pending step-up reminders are cancelled in the same transaction and the patient is told to stay on
+    the dose instead (REM-1). ``system``: the side-effect rules' hold (SE-1, SE-4), re-read at each check-in."""
     if not system:
         _require_prescriber(actor, plan.clinic_id)
-    current = _current(_steps(plan))
-    if current is None:
-        raise ValidationError("The plan has no current step to hold.")
-    current.status = StepStatus.HELD
-    current.note = _require_reason(reason)[:500]
-    _save(current, actor, f"held: {reason}")
+    reason = _require_reason(reason)
+    with transaction.atomic():
+        plan = _active_plan(plan, "held")
+        current = _current(_steps(plan))
+        if current is None:
+            raise ValidationError("The plan has no current step to hold.")
+        current.status = StepStatus.HELD
+        current.note = reason[:500]
+        current.held_by_clinician = current.held_by_clinician or not system
+        if not system:  # before the save, whose signal replans (and would cancel them with a vaguer reason)
+            _cancel_step_reminders(plan, f"step held: {reason}")
+        _save(current, actor, f"held: {reason}")
+        reminders.plan_patient(plan.patient)
+    return current
+
+
+def plan_resume(*, actor, plan: TitrationPlan, reason: str) -> TitrationStep:
+    """End a hold: the current dose goes on, and the next step-up follows the step-up rule again (1.3)."""
+    _require_prescriber(actor, plan.clinic_id)
+    reason = _require_reason(reason)
+    with transaction.atomic():
+        plan = _active_plan(plan, "resumed")
+        current = _current(_steps(plan))
+        if current is None or current.status != StepStatus.HELD:
+            raise ValidationError("The current step is not held.")
+        current.status = StepStatus.ACTIVE
+        current.held_by_clinician = False
+        current.note = f"resumed: {reason}"[:500]
+        _save(current, actor, f"resumed: {reason}")
+        reminders.plan_patient(plan.patient)
     return current
 
 
@@ -253,6 +359,7 @@ def plan_step_back(*, actor, plan: TitrationPlan, on: dt.date, reason: str, syst
         _require_prescriber(actor, plan.clinic_id)
     reason = _require_reason(reason)
     with transaction.atomic():
+        plan = _active_plan(plan, "stepped back")
         steps = _steps(plan)
         current = _current(steps)
         if current is None:
@@ -275,6 +382,7 @@ def plan_step_back(*, actor, plan: TitrationPlan, on: dt.date, reason: str, syst
         _save(lower, actor, "longer interval after a step-back (SE-2)")
         _save(retry, actor, "planned retry (SE-2)")
         _replan_dates(plan, retry, actor)
+        reminders.plan_patient(plan.patient)
         return lower
 
 
@@ -290,36 +398,69 @@ def _replan_dates(plan: TitrationPlan, after: TitrationStep, actor) -> None:
 
 
 def plan_skip(*, actor, plan: TitrationPlan, step: TitrationStep, reason: str) -> TitrationStep:
+    """Leave a planned step out; the next step-up goes to the step after it, under the same rule (1.3)."""
     _require_prescriber(actor, plan.clinic_id)
-    if step.plan_id != plan.pk or step.status != StepStatus.PLANNED:
-        raise ValidationError("Only a planned step of this plan can be skipped.")
-    step.status = StepStatus.SKIPPED
-    step.note = _require_reason(reason)[:500]
-    _save(step, actor, f"skipped: {reason}")
+    reason = _require_reason(reason)
+    with transaction.atomic():
+        plan = _active_plan(plan, "changed")
+        step = TitrationStep.objects.select_for_update().get(pk=step.pk)
+        if step.plan_id != plan.pk or step.status != StepStatus.PLANNED or step.deleted_at is not None:
+            raise ValidationError("Only a planned step of this plan can be skipped.")
+        step.status = StepStatus.SKIPPED
+        step.note = reason[:500]
+        _save(step, actor, f"skipped: {reason}")
+        reminders.plan_patient(plan.patient)
     return step
 
 
-def plan_set_dose(*, actor, plan: TitrationPlan, dose_mg: Decimal, on: dt.date, reason: str) -> TitrationStep:
-    """A custom dose from ``on`` (DOSE-1 applies); the current step is done."""
+def _step_up_check(*, actor, plan: TitrationPlan, to: TitrationStep, on: dt.date, override_reason: str) -> str:
+    """The opioid gate, then the whole step-up rule (1.3, LAB-2, a clinician's hold) for moving to ``to``.
+    Refuses with every reason unless a prescriber overrides; returns the history's why."""
+    gate(actor=actor, patient=plan.patient, action=GateAction.STEP_UP, override_reason=override_reason)
+    decision = content.step_up_decision(plan, to, on)
+    if decision is not None and not decision.allowed:
+        if not override_reason.strip():
+            raise StepUpNotAllowed(decision.reasons)
+        overridden = "; ".join(r.text for r in decision.reasons)
+        return f"stepped up by override: {override_reason.strip()} (over: {overridden})"
+    return "stepped up"
+
+
+def plan_set_dose(
+    *, actor, plan: TitrationPlan, dose_mg: Decimal, on: dt.date, reason: str, override_reason: str = ""
+) -> TitrationStep:
+    """A custom dose from ``on`` (DOSE-1 applies); the current step is done. A dose above the current one
+    is a step-up: the whole step-up rule applies, and only a prescriber's override passes a refusal."""
     _require_prescriber(actor, plan.clinic_id)
     try:
         rules.check_dose(dose_mg)
     except rules.DoseError as exc:
-        raise ValidationError(str(exc)) from None
+        raise ValidationError({"dose_mg": str(exc)}) from None
     reason = _require_reason(reason)
+    plan = _active_plan(plan, "changed")
+    current = _current(_steps(plan))
+    if current is None:
+        raise ValidationError("Start the plan first.")
+    why = f"custom dose {rules.fmt_mg(dose_mg)} mg: {reason}"
+    if dose_mg > current.dose_mg:
+        proposed = TitrationStep(plan=plan, sequence=current.sequence + 1, dose_mg=dose_mg, planned_start=on)
+        checked = _step_up_check(actor=actor, plan=plan, to=proposed, on=on, override_reason=override_reason)
+        if checked != "stepped up":
+            why = f"{why}; {checked}"
     with transaction.atomic():
-        current = _current(_steps(plan))
-        if current is None:
-            raise ValidationError("Start the plan first.")
         current.status = StepStatus.DONE
-        _save(current, actor, f"custom dose {rules.fmt_mg(dose_mg)} mg: {reason}")
-        return _insert_after(plan, current, dose_mg, on, actor, f"custom dose: {reason}")
+        current.held_by_clinician = False
+        _save(current, actor, why)
+        step = _insert_after(plan, current, dose_mg, on, actor, why)
+        reminders.plan_patient(plan.patient)
+        return step
 
 
 def plan_advance(*, actor, plan: TitrationPlan, on: dt.date, override_reason: str = "") -> TitrationStep:
     """Step up to the next planned step if the step-up rule allows it on ``on`` (domain.md 1.3), or if a
     prescriber overrides with a reason. The opioid gate (1.3.2) is applied and recorded either way."""
     _require_prescriber(actor, plan.clinic_id)
+    plan = TitrationPlan.objects.select_related("patient").get(pk=plan.pk)
     steps = _steps(plan)
     current = _current(steps)
     following = next(
@@ -328,18 +469,62 @@ def plan_advance(*, actor, plan: TitrationPlan, on: dt.date, override_reason: st
     )
     if plan.status != PlanStatus.ACTIVE or current is None or following is None:
         raise ValidationError("There is no next step to move to in an active plan.")
-    gate(actor=actor, patient=plan.patient, action=GateAction.STEP_UP, override_reason=override_reason)
-    decision = content.step_up_decision(plan, following, on)
-    if decision is not None and not decision.allowed and not override_reason.strip():
-        raise StepUpNotAllowed(decision.reasons)
-    why = "stepped up" if decision is None or decision.allowed else f"stepped up over: {override_reason.strip()}"
+    why = _step_up_check(actor=actor, plan=plan, to=following, on=on, override_reason=override_reason)
     with transaction.atomic():
         current.status = StepStatus.DONE
+        current.held_by_clinician = False
         _save(current, actor, why)
         following.status = StepStatus.ACTIVE
         following.actual_start = on
         _save(following, actor, why)
+        reminders.plan_patient(plan.patient)
     return following
+
+
+def _end_plan(*, actor, plan: TitrationPlan, status: str, reason: str) -> TitrationPlan:
+    _require_prescriber(actor, plan.clinic_id)
+    reason = _require_reason(reason)
+    with transaction.atomic():
+        plan = TitrationPlan.objects.select_for_update().select_related("patient").get(pk=plan.pk)
+        if plan.status not in (PlanStatus.ACTIVE, PlanStatus.PAUSED, PlanStatus.DRAFT):
+            raise ValidationError(f"A {plan.get_status_display().lower()} plan cannot be changed.")
+        if status == PlanStatus.COMPLETED and plan.status == PlanStatus.DRAFT:
+            raise ValidationError("A plan that never started cannot be completed: discontinue it instead.")
+        label = "completed" if status == PlanStatus.COMPLETED else "discontinued"
+        current = _current(_steps(plan))
+        if current is not None:
+            current.status = StepStatus.DONE
+            current.held_by_clinician = False
+            _save(current, actor, f"plan {label}: {reason}")
+        for step in _steps(plan):
+            if step.status == StepStatus.PLANNED:
+                step.status = StepStatus.SKIPPED
+                step.note = f"plan {label}"
+                _save(step, actor, f"plan {label}: {reason}")
+        plan.status = status
+        _save(plan, actor, f"{label}: {reason}")
+        patient = plan.patient
+        on_other_plan = TitrationPlan.objects.filter(patient=patient, status=PlanStatus.ACTIVE).exists()
+        if status == PlanStatus.CANCELLED:
+            patient.status, patient.discontinued_reason = PatientStatus.DISCONTINUED, reason
+            _save(patient, actor, f"LDN discontinued: {reason}")
+        elif not on_other_plan and patient.status == PatientStatus.ACTIVE:
+            patient.status = PatientStatus.PAUSED  # no LDN course runs now; a new plan makes them active again
+            _save(patient, actor, f"LDN course completed: {reason}")
+        reminders.plan_patient(patient)
+    return plan
+
+
+def plan_complete(*, actor, plan: TitrationPlan, reason: str) -> TitrationPlan:
+    """The LDN course ends as planned: the plan is completed, steps not taken are skipped, and the patient,
+    with no other course running, is paused (reminders stop)."""
+    return _end_plan(actor=actor, plan=plan, status=PlanStatus.COMPLETED, reason=reason)
+
+
+def plan_discontinue(*, actor, plan: TitrationPlan, reason: str) -> TitrationPlan:
+    """LDN is stopped: the plan is cancelled and the patient discontinued, with the reason (and the date,
+    in the history)."""
+    return _end_plan(actor=actor, plan=plan, status=PlanStatus.CANCELLED, reason=reason)
 
 
 # --- Side effects steer the plan (SE-1..SE-5), called when a check-in's side effects are saved -----

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from patients.flag_models import ConflictFlag
+from patients.flag_models import ClinicianTask, ConflictFlag, TaskKind
 from patients.models import Patient
 from patients.today import patient_today
 from symptoms.models import SideEffectReport
@@ -41,6 +41,13 @@ def patient_saved(sender, instance: Patient, raw: bool = False, **kwargs) -> Non
 @receiver(post_save, sender=ConflictFlag, dispatch_uid="flag-reminders")
 def flag_saved(sender, instance: ConflictFlag, raw: bool = False, **kwargs) -> None:
     if not raw:  # REM-5: the washout countdown follows the earliest safe start
+        _replan(instance.patient)
+
+
+@receiver(post_save, sender=ClinicianTask, dispatch_uid="task-reminders")
+def task_saved(sender, instance: ClinicianTask, raw: bool = False, **kwargs) -> None:
+    # SE-4: an open severe side-effect review pauses step-up reminders; closing it lets them come back.
+    if not raw and instance.kind == TaskKind.SIDE_EFFECT:
         _replan(instance.patient)
 
 

@@ -46,7 +46,7 @@ def reminder_link(patient, settings, live_server) -> str:
     reminder = Reminder(
         patient=patient, plan=plan, kind="checkin_due", channel="email", local_date=timezone.localdate()
     )
-    _, body = content.render(reminder, today=reminder.local_date)
+    _, body = content.prepare(reminder, today=reminder.local_date)
     return re.search(r"Check in: (\S+)", body).group(1)
 
 

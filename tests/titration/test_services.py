@@ -122,8 +122,16 @@ def test_hold_step_back_skip_and_custom_dose_keep_their_reasons(rx):
     assert retry.planned_start == today + dt.timedelta(days=14)
     assert plan.steps.get(sequence=5).planned_start == today + dt.timedelta(days=21)
     services.plan_skip(actor=rx.prescriber, plan=plan, step=plan.steps.get(sequence=5), reason="stop at 3 mg")
-    custom = services.plan_set_dose(actor=rx.prescriber, plan=plan, dose_mg=D("2.25"), on=today, reason="compromise")
+    # A custom dose above the current one is a step-up: the whole rule applies (1.3.1 min days, RX-2: 1.5 mg
+    # capsules cannot make 2.25 mg), and only a prescriber's override with a reason passes it.
+    with pytest.raises(services.StepUpNotAllowed) as refused:
+        services.plan_set_dose(actor=rx.prescriber, plan=plan, dose_mg=D("2.25"), on=today, reason="compromise")
+    assert {r.rule for r in refused.value.reasons} == {"1.3.1", "RX-2"}
+    custom = services.plan_set_dose(
+        actor=rx.prescriber, plan=plan, dose_mg=D("2.25"), on=today, reason="compromise", override_reason="liquid"
+    )
     assert (custom.dose_mg, custom.status) == (D("2.25"), StepStatus.ACTIVE)
+    assert "by override: liquid" in custom.history.latest().history_change_reason
     with pytest.raises(ValidationError):
         services.plan_set_dose(actor=rx.prescriber, plan=plan, dose_mg=D("5.01"), on=today, reason="no")
     with pytest.raises(ValidationError, match="why"):
