@@ -56,6 +56,19 @@ def pytest_report_header(config):
     return f"clock: travelled to {clock_instant(value).isoformat()} (ticking)" if value else None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _empty_file_cache():
+    """Each session starts with an empty embedded file cache. Entries from earlier sessions stay live for
+    their timeout (and forever to a session travelled to an earlier instant), and once the cache holds 300
+    files Django culls a third of them at random, which can delete a throttle count in the middle of a test.
+    The Redis cache (REDIS_URL) expires entries itself and is left alone."""
+    from django.core.cache import caches
+    from django.core.cache.backends.filebased import FileBasedCache
+
+    if isinstance(caches["default"], FileBasedCache):
+        caches["default"].clear()
+
+
 @pytest.fixture(autouse=True)
 def _own_throttle_counts(monkeypatch):
     """Throttle counts live in the shared cache; each test counts in its own namespace."""

@@ -3,7 +3,6 @@
 import datetime as dt
 import io
 import re
-import zoneinfo
 from decimal import Decimal
 
 import pytest
@@ -18,6 +17,7 @@ from django.utils import timezone
 
 from patients.flag_models import ClinicianTask, ConflictFlag
 from patients.models import Clinic, LabResult, MedicationStatement, Membership, Patient, PatientStatus, Role, User
+from patients.today import patient_today, zone_today
 from symptoms.models import NRS_FIELDS, Severity, SideEffect, SideEffectReport, SymptomCheckIn
 from titration import demo
 from titration.management.commands import seed_demo as command
@@ -134,7 +134,7 @@ class TestDemoContents:
     def test_patients_have_conditions_with_diagnosis_dates_several_for_some(self):
         for patient in Patient.objects.prefetch_related("conditions"):
             conditions = list(patient.conditions.all())
-            assert conditions and all(c.diagnosed_on and c.diagnosed_on < timezone.localdate() for c in conditions)
+            assert conditions and all(c.diagnosed_on and c.diagnosed_on < zone_today(demo.ZONE) for c in conditions)
         several = [p for p in Patient.objects.all() if p.conditions.count() > 1]
         assert len(several) >= 5
 
@@ -172,13 +172,13 @@ class TestDemoContents:
     def test_treated_patients_have_12_weeks_of_weekly_checkins_after_a_baseline_BASE1(self):
         now = timezone.now()
         for plan in active_plans():
-            days = [c.recorded_at.date() for c in plan.patient.checkins.order_by("recorded_at")]
+            days = [patient_today(plan.patient, c.recorded_at) for c in plan.patient.checkins.order_by("recorded_at")]
             before = [d for d in days if d < plan.start_date]
             after = [d for d in days if d >= plan.start_date]
             assert len(before) >= 2 and all((plan.start_date - d).days <= 14 for d in before)
             assert len(after) >= 12
             assert {(b - a).days for a, b in zip(after, after[1:], strict=False)} == {7}
-            assert (timezone.localdate() - after[-1]).days <= 7
+            assert (patient_today(plan.patient) - after[-1]).days <= 7
         assert not SymptomCheckIn.objects.filter(recorded_at__gt=now).exists()
 
     def test_checkin_scores_are_all_recorded_and_within_0_to_10(self):
@@ -225,7 +225,7 @@ class TestDemoContents:
 
         active = Patient.objects.filter(status="active", titration_plans__status="active").distinct()
         dates = content.treatment_dates_for(active.values_list("pk", flat=True))
-        today = timezone.localdate(timezone=zoneinfo.ZoneInfo(demo.ZONE))  # the demo patients' own date
+        today = zone_today(demo.ZONE)  # the demo patients' own date
         due = {pk for pk, d in dates.items() if rules.efficacy_review_due(d["maintenance_started"], today)}
         assert due  # the demo has patients past 12 weeks on their maintenance dose
         raised = set(ClinicianTask.objects.filter(kind="efficacy_review").values_list("patient_id", flat=True))
