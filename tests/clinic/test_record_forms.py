@@ -19,6 +19,7 @@ from patients import services
 from patients.flag_models import ClinicianTask, ConflictFlag, FlagStatus
 from patients.models import LabResult, MedicationStatement, Patient, PatientCondition
 from patients.services import patient_today
+from patients.today import zone_today
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -103,7 +104,8 @@ def test_new_patient_form_offers_conditions_and_a_medication_row(login, prescrib
 
 
 def test_new_patient_with_conditions_and_an_opioid_is_saved_and_flagged(login, nurse):
-    data = {**NEW_PATIENT, **row(0, **{**MEDICATION, "last_dose_date": "2026-11-30"})}
+    two_days_ago = zone_today(NEW_PATIENT["time_zone"]) - dt.timedelta(days=2)  # still in the washout, any day
+    data = {**NEW_PATIENT, **row(0, **{**MEDICATION, "last_dose_date": two_days_ago.isoformat()})}
     response = login(nurse).post(reverse("clinic:patient-new"), data)
     patient = Patient.objects.get(mrn="A-100")
     assert response.status_code == 302
