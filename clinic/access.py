@@ -40,6 +40,8 @@ ACTIONS: dict[str, tuple[frozenset[str], str]] = {
     "flag_acknowledge": (CLINICAL, "acknowledge a flag (an opioid conflict: prescribers only)"),
     "flag_conflict": (PRESCRIBERS, "acknowledge, override or resolve an opioid conflict"),
     "task_close": (CLINICAL, "close a task (a liver review: prescribers only)"),
+    "task_assign": (CLINICAL, "take on a task or hand it back"),
+    "side_effects_review": (CLINICAL, "mark a patient's side effects reviewed"),
     "liver_review_close": (PRESCRIBERS, "close a liver review, which lifts a step-up block (LAB-2)"),
     "reports": (EVERYONE, "see the clinic's reports"),
 }

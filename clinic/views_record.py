@@ -7,7 +7,6 @@ service, and show its refusal beside the field with what was typed kept. Views n
 """
 
 import datetime as dt
-import inspect
 import re
 
 from django.contrib import messages
@@ -555,14 +554,6 @@ def _flag_rights(user, flag: ConflictFlag) -> dict[str, bool]:
 
 def _acknowledge(request, flag, form) -> None:
     data = dict(form.cleaned_data)
-    tests = {"uds_result": data.pop("uds_result", ""), "naloxone_challenge": data.pop("naloxone_challenge", "")}
-    accepted = inspect.signature(services.flag_acknowledge).parameters
-    for field, value in tests.items():
-        if field in accepted:
-            data[field] = value
-        elif value:  # recorded in the note until the service takes the OPI-W2 test results itself
-            label = form.fields[field].label
-            data["note"] = f"{data['note']}\n{label}: {value}".strip()
     if data.get("shortened_washout_days") is None:
         data.pop("shortened_washout_days", None)
         data.pop("shortened_reason", None)

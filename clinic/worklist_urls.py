@@ -1,18 +1,18 @@
 """Routes of the worklist and the patient list (see clinic/urls.py for ACCESS)."""
 
-from django.http import HttpResponse
 from django.urls import path
 
-from .access import staff_view
+from . import views_worklist as views
 
-
-@staff_view
-def _placeholder(request):  # replaced by the worklist and patient list views
-    return HttpResponse("worklist")
-
-
-ACCESS: dict[str, str] = {"worklist": "staff", "patients": "staff"}
+ACCESS: dict[str, str] = {
+    "worklist": "staff",
+    "patients": "staff",
+    "side-effects-reviewed": "staff_post",
+    "task-assign": "staff_post",
+}
 urlpatterns: list = [
-    path("", _placeholder, name="worklist"),
-    path("patients/", _placeholder, name="patients"),
+    path("", views.worklist, name="worklist"),
+    path("patients/", views.patients, name="patients"),
+    path("patients/<int:pk>/side-effects/reviewed/", views.side_effects_reviewed, name="side-effects-reviewed"),
+    path("tasks/<int:pk>/assign/", views.task_assign, name="task-assign"),
 ]

@@ -3,13 +3,19 @@
 Permissions come from the user's clinic role, not Django's per-model permission table, so the
 role matrix lives in one place (each admin lists the roles that may write). Nothing is deleted
 from the admin: rows are archived (soft delete) and their history stays.
+
+The admin is for configuration. Clinical state (prescriptions, plans and steps, flags, gate events,
+tasks, reminders, check-ins, scores) is read-only here for every role, superusers included: its
+changes are actions with rules, reasons and a record, made through the services from the clinic
+pages. History pages show old versions and never save one.
 """
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.forms.models import BaseInlineFormSet
+from django.http import Http404, HttpResponseNotAllowed
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import scoping
@@ -17,6 +23,7 @@ from . import scoping
 PRESCRIBER, NURSE, CLINIC_ADMIN = "prescriber", "nurse", "clinic_admin"
 CLINICAL_WRITERS = frozenset({PRESCRIBER, NURSE})
 PRESCRIBERS_ONLY = frozenset({PRESCRIBER})
+READ_METHODS = ["GET", "HEAD"]  # all a history page answers
 
 
 def clinic_roles(user) -> dict[int, set[str]]:
@@ -105,6 +112,41 @@ class ScopedInline(RoleScopedMixin, admin.TabularInline):
     show_change_link = True
 
 
+class DisplayOnlyFormSet(BaseInlineFormSet):
+    """The rows of a read-only inline, as they are in the database. Whatever is posted for it (a row
+    added, an id changed, a management form altered by hand) is ignored: never validated, never saved.
+    Otherwise a tampered row is validated against a model whose fields the inline does not show."""
+
+    def __init__(self, data=None, files=None, **kwargs):
+        super().__init__(None, None, **kwargs)  # never bound to the request's data
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+
+    def is_valid(self) -> bool:
+        return True
+
+    def has_changed(self) -> bool:
+        return False
+
+    def save(self, commit=True):
+        return []
+
+
+class ReadOnlyInline(ScopedInline):
+    """An inline that shows rows and writes none."""
+
+    formset = DisplayOnlyFormSet
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.action(description="Archive selected (soft delete; history is kept)")
 def archive_selected(modeladmin, request, queryset):
     if not modeladmin._can_write(request):
@@ -155,14 +197,44 @@ class ScopedAdmin(RoleScopedMixin, SimpleHistoryAdmin):
 
     def history_view(self, request, object_id, extra_context=None):
         self._ensure_visible(request, object_id)
+        if request.method not in READ_METHODS:
+            return HttpResponseNotAllowed(READ_METHODS)
         return super().history_view(request, object_id, extra_context)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
+        # simple_history saves a POST to this page as the old version, whatever SIMPLE_HISTORY_REVERT_DISABLED
+        # says (a cancelled reminder pending again, an open conflict "resolved"): only reading is allowed.
         self._ensure_visible(request, object_id)
+        if request.method not in READ_METHODS:
+            return HttpResponseNotAllowed(READ_METHODS)
+        # Shown as text, as a read-only change page is: no inputs that look editable.
+        request._ldn_version_fields = flatten_fieldsets(
+            self.get_fieldsets(request, self.get_object(request, object_id))
+        )
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields + [f for f in getattr(request, "_ldn_version_fields", ()) if f not in fields]
 
     def has_view_history_permission(self, request, obj=None) -> bool:
         return self.has_view_permission(request, obj)
 
     def has_change_history_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(ScopedAdmin):
+    """Clinical state, shown with its history and never written here, by any role (superusers too): no
+    add, no change, no archive. Its changes are actions through the services, from the clinic pages."""
+
+    actions = []
+
+    def has_add_permission(self, request, *args) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        raise PermissionDenied("Clinical records are changed from the clinic pages, not the admin.")

@@ -5,8 +5,10 @@ always carries the patient's clinic (checked on save), so one filter on ``clinic
 ``SoftDeletable``: nothing clinical is hard-deleted through the app; ``delete()`` marks the row.
 """
 
+from typing import ClassVar
+
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import models, router, transaction
 from django.utils import timezone
 
 
@@ -76,7 +78,52 @@ class TimeStamped(models.Model):
         abstract = True
 
 
-class ClinicOwned(TimeStamped):
+class ConstraintErrorsBesideFields:
+    """A violated constraint's message goes beside its field in a form, not above the form.
+
+    Django puts a CheckConstraint's message at the top of a ModelForm. Here a check constraint on one
+    field is shown beside that field, and ``constraint_fields`` names the field for any other constraint
+    (``{"lab_reference_range_ordered": "ref_high"}``). Safe for any ModelForm: a constraint is only
+    checked when none of its fields is excluded (not in the form, or already in error), so the field
+    named is one the form shows, and a field already in error is not told twice.
+    """
+
+    constraint_fields: ClassVar[dict[str, str]] = {}
+
+    def validate_constraints(self, exclude=None):
+        # A form never has ``deleted_at`` (the app sets it), which made Django skip every "unique among
+        # live rows" constraint in forms and the database refuse the save instead (a 500). The row's own
+        # value is the right one to check with.
+        exclude = set(exclude or ()) - {"deleted_at"}
+        using = router.db_for_write(type(self), instance=self)
+        errors: dict = {}
+        for model_class, constraints in self.get_constraints():
+            for constraint in constraints:
+                try:
+                    constraint.validate(model_class, self, exclude=exclude, using=using)
+                except ValidationError as exc:
+                    field = _constraint_field(model_class, constraint, exc)
+                    if field and field not in exclude:
+                        exc = ValidationError({field: exc})
+                    errors = exc.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
+
+
+def _constraint_field(model, constraint, exc: ValidationError) -> str | None:
+    named = getattr(model, "constraint_fields", {}).get(constraint.name)
+    if named:
+        return named
+    if getattr(exc, "code", None) == "unique" and len(getattr(constraint, "fields", ())) == 1:
+        return constraint.fields[0]  # what Django itself does for a one-field unique constraint
+    if isinstance(constraint, models.CheckConstraint):
+        fields = getattr(constraint.condition, "referenced_base_fields", set())  # a Q; not an expression
+        if len(fields) == 1:
+            return next(iter(fields))
+    return None
+
+
+class ClinicOwned(ConstraintErrorsBesideFields, TimeStamped):
     """A row of clinic data. ``scope_patient_path`` names the lookup to the owning Patient
     (None when the row is clinic-level, e.g. a pharmacy), for ldnclinic.scoping."""
 

@@ -1,9 +1,11 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.forms.models import BaseInlineFormSet
 
 from ldnclinic import scoping
-from ldnclinic.admin import CLINIC_ADMIN, ScopedAdmin, ScopedInline
+from ldnclinic.admin import CLINIC_ADMIN, ReadOnlyInline, ScopedAdmin, ScopedInline
 
 from . import labs
 from .flag_admin import OpenFlagInline, announce_flags
@@ -56,8 +58,26 @@ class MembershipAdmin(ScopedAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class ConditionFormSet(BaseInlineFormSet):
+    """One row per condition: each row is checked against the record (patient_condition_once), and here
+    against the other rows of the same save, which the database would refuse with no message."""
+
+    def clean(self):
+        super().clean()
+        seen = set()
+        for form in self.forms:
+            condition = (getattr(form, "cleaned_data", None) or {}).get("condition")
+            if not condition or self._should_delete_form(form):
+                continue
+            if condition in seen:
+                label = dict(form.fields["condition"].choices).get(condition, condition)
+                raise ValidationError(f"{label} is listed twice: keep one row.")
+            seen.add(condition)
+
+
 class ConditionInline(ScopedInline):
     model = PatientCondition
+    formset = ConditionFormSet
     fields = ["condition", "diagnosed_on", "notes"]
 
 
@@ -71,18 +91,15 @@ def lab_result(obj: LabResult) -> str:
     return obj.shown_result
 
 
-class LabInline(ScopedInline):
+class LabInline(ReadOnlyInline):
     """The patient's labs on their page, newest first, read-only: each row's "Change" link and the page's
-    "Add a lab result" button open the lab form, where saving runs LAB-2 and the screen (signals)."""
+    "Add a lab result" button open the lab form, where saving runs LAB-2 and the screen (signals). Rows
+    posted for this inline are ignored (ReadOnlyInline): a lab is never added or changed from here."""
 
     model = LabResult
     fields = readonly_fields = ["test_shown", lab_result, "reference_range", "collected_at", "lab_source"]
     ordering = ["-collected_at"]
-    can_delete = False
     verbose_name_plural = "lab results (LAB-1, LAB-2, urine drug screen)"
-
-    def has_add_permission(self, request, obj=None):
-        return False  # added through the lab form (the button above), which checks each kind of test
 
     @admin.display(description="test")
     def test_shown(self, obj: LabResult) -> str:
@@ -104,6 +121,9 @@ class PatientAdmin(ScopedAdmin):
         ("Status", {"fields": ["status", "discontinued_reason", "severe_hepatic_impairment"]}),
         ("Patient login", {"fields": ["user"]}),
     ]
+    # The status changes through patients.services.patient_set_status (the clinic's patient page), which
+    # records why; a new patient starts in screening.
+    readonly_fields = ["status", "discontinued_reason"]
     raw_id_fields = ["user"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):

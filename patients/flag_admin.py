@@ -1,24 +1,13 @@
-"""Admin screens for opioid conflict flags and the safety gate's log (imported by patients.admin)."""
+"""Admin screens for opioid conflict flags, the safety gate's log and clinician tasks (imported by
+patients.admin). All read-only: a flag is acknowledged, overridden or resolved, and a task closed, from the
+clinic pages through patients.services (who may, OPI-W2, the washout date, LAB-2's prescriber review)."""
 
-from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.utils import timezone
 from django.utils.html import format_html
 
-from ldnclinic.admin import CLINICAL_WRITERS, ScopedAdmin, ScopedInline, clinic_roles
+from ldnclinic.admin import ReadOnlyAdmin, ReadOnlyInline
 
-from . import services
-from .flag_models import (
-    AcknowledgeReason,
-    ClinicianTask,
-    ConflictFlag,
-    FlagStatus,
-    SafetyGateEvent,
-    TaskKind,
-    TaskStatus,
-)
-from .models import Role
+from .flag_models import ClinicianTask, ConflictFlag, FlagStatus, SafetyGateEvent
 
 ENGINE_FIELDS = [
     "patient",
@@ -44,7 +33,7 @@ ENGINE_FIELDS = [
     "evaluated_at",
 ]
 
-# What a clinician may write on a flag: the acknowledgement or override, OPI-W2 shortening and tests.
+# The acknowledgement or override, OPI-W2 shortening and tests, as recorded by patients.services.
 ACK_FIELDS = [
     "acknowledged_reason",
     "acknowledged_note",
@@ -79,39 +68,8 @@ def announce_flags(request, flags) -> None:
         messages.add_message(request, level, flag_message(flag))
 
 
-class AcknowledgeForm(forms.ModelForm):
-    class Meta:
-        model = ConflictFlag
-        fields = ACK_FIELDS
-
-    def clean(self):
-        data = super().clean()
-        reason = data.get("acknowledged_reason")
-        if not reason:
-            if self.instance.status == FlagStatus.OPEN and self.has_changed():
-                raise ValidationError({"acknowledged_reason": "Choose the reason for acknowledging this flag."})
-            return data
-        try:
-            # The service checks the rules (who may acknowledge what, OPI-W2) and writes the flag.
-            self.instance = services.flag_acknowledge(
-                actor=self.request_user,
-                flag=self.instance,
-                reason=reason,
-                note=data.get("acknowledged_note", ""),
-                expires_at=data.get("expires_at"),
-                shortened_washout_days=data.get("shortened_washout_days"),
-                shortened_reason=data.get("shortened_reason", ""),
-            )
-        except PermissionDenied as exc:
-            raise ValidationError(str(exc)) from None
-        return data
-
-
 @admin.register(ConflictFlag)
-class ConflictFlagAdmin(ScopedAdmin):
-    form = AcknowledgeForm
-    write_roles = CLINICAL_WRITERS
-    actions = []
+class ConflictFlagAdmin(ReadOnlyAdmin):
     list_display = ["patient", "badge", "medication_text", "status", "earliest_safe_start", "catalog_version"]
     list_filter = ["status", "kind", "severity"]
     search_fields = ["medication_text", "patient__mrn", "patient__last_name"]
@@ -131,24 +89,8 @@ class ConflictFlagAdmin(ScopedAdmin):
     def badge(self, obj):
         return flag_badge(obj)
 
-    def has_add_permission(self, request, *args):
-        return False  # flags come from the engine, never by hand
 
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
-        form.request_user = request.user
-        if "acknowledged_reason" in form.base_fields:  # absent on a read-only view
-            form.base_fields["acknowledged_reason"].choices = [("", "---------"), *AcknowledgeReason.choices]
-        return form
-
-    def save_model(self, request, obj, form, change):
-        if not form.cleaned_data.get("acknowledged_reason"):
-            super().save_model(request, obj, form, change)  # test results only
-        else:
-            messages.success(request, f"Acknowledged: {obj.get_acknowledged_reason_display()}.")
-
-
-class OpenFlagInline(ScopedInline):
+class OpenFlagInline(ReadOnlyInline):
     model = ConflictFlag
     fk_name = "patient"
     fields = ["badge", "medication_text", "status", "earliest_safe_start", "earliest_start_note"]
@@ -159,56 +101,17 @@ class OpenFlagInline(ScopedInline):
     def badge(self, obj):
         return flag_badge(obj)
 
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(SafetyGateEvent)
-class SafetyGateEventAdmin(ScopedAdmin):
-    actions = []
+class SafetyGateEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "patient", "action", "outcome", "actor", "reason"]
     list_filter = ["outcome", "action"]
     list_select_related = ["patient", "actor"]
     readonly_fields = ["patient", "action", "outcome", "flags", "summary", "reason", "actor", "created_at"]
 
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-# Closing one of these lifts a block on the patient's LDN (a liver review blocks step-ups, LAB-2):
-# a prescriber of the patient's clinic closes it, and says what they reviewed.
-PRESCRIBER_TASKS = frozenset({TaskKind.LAB_REVIEW})
-
-
-class TaskForm(forms.ModelForm):
-    class Meta:
-        model = ClinicianTask
-        fields = ["status", "completed_note"]
-
-    def clean(self):
-        data = super().clean()
-        task = self.instance
-        closing = data.get("status") in (TaskStatus.DONE, TaskStatus.CANCELLED) and "status" in self.changed_data
-        if closing and task.kind in PRESCRIBER_TASKS:
-            if Role.PRESCRIBER not in clinic_roles(self.request.user).get(task.clinic_id, set()):
-                raise ValidationError(
-                    "Only a prescriber of this clinic can close this review: it lifts a step-up block."
-                )
-            if not (data.get("completed_note") or "").strip():
-                self.add_error("completed_note", "Say what you reviewed (for example the repeat result or the plan).")
-        return data
-
 
 @admin.register(ClinicianTask)
-class ClinicianTaskAdmin(ScopedAdmin):
-    actions = []
-    form = TaskForm
+class ClinicianTaskAdmin(ReadOnlyAdmin):
     list_display = ["title", "patient", "kind", "status", "due_on", "created_at"]
     list_filter = ["status", "kind"]
     list_select_related = ["patient"]
@@ -224,17 +127,4 @@ class ClinicianTaskAdmin(ScopedAdmin):
         "completed_by",
         "completed_at",
     ]
-    readonly_fields = ["patient", "kind", "title", "detail", "due_on", "completed_by", "completed_at"]
-
-    def has_add_permission(self, request, *args):
-        return False  # tasks are raised by rules
-
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
-        form.request = request
-        return form
-
-    def save_model(self, request, obj, form, change):
-        if "status" in form.changed_data and obj.status != "open":
-            obj.completed_by, obj.completed_at = request.user, timezone.now()
-        super().save_model(request, obj, form, change)
+    readonly_fields = fields

@@ -193,6 +193,10 @@ class ClinicianTask(ClinicOwned):
     detail = models.TextField(blank=True)
     status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.OPEN)
     due_on = models.DateField(null=True, blank=True)
+    # Who has taken the task on (the worklist's "mine / unassigned" filter); nobody until someone does.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_tasks"
+    )
     completed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

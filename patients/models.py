@@ -114,12 +114,16 @@ class PatientStatus(models.TextChoices):
     DISCONTINUED = "discontinued", "Discontinued"
 
 
+DISCONTINUED_REASON_MESSAGE = "Say why the patient was discontinued."
+
+
 class Patient(ClinicOwned, SoftDeletable):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients")
     mrn = models.CharField("MRN", max_length=40)
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
     date_of_birth = models.DateField()
+    address = models.TextField(blank=True, help_text="Postal address, as printed on a prescription.")
     sex = models.CharField(max_length=10, choices=Sex.choices, default=Sex.UNKNOWN)
     email = models.EmailField(blank=True)
     mobile = models.CharField(max_length=32, blank=True)
@@ -146,6 +150,7 @@ class Patient(ClinicOwned, SoftDeletable):
 
     scope_patient_path = "pk"
     history = HistoricalRecords()
+    constraint_fields = {"patient_discontinued_needs_reason": "discontinued_reason"}
 
     class Meta:
         ordering = ["last_name", "first_name"]
@@ -155,6 +160,7 @@ class Patient(ClinicOwned, SoftDeletable):
             models.CheckConstraint(
                 condition=~Q(status=PatientStatus.DISCONTINUED) | ~Q(discontinued_reason=""),
                 name="patient_discontinued_needs_reason",
+                violation_error_message=DISCONTINUED_REASON_MESSAGE,
             ),
         ]
 
@@ -166,7 +172,7 @@ class Patient(ClinicOwned, SoftDeletable):
 
     def clean(self) -> None:
         if self.status == PatientStatus.DISCONTINUED and not self.discontinued_reason.strip():
-            raise ValidationError({"discontinued_reason": "Say why the patient was discontinued."})
+            raise ValidationError({"discontinued_reason": DISCONTINUED_REASON_MESSAGE})
         if self.user_id and self.user.memberships.exists():
             raise ValidationError({"user": "A staff login cannot also be a patient login."})
 
@@ -192,6 +198,7 @@ class PatientCondition(ClinicOwned, SoftDeletable):
     notes = models.CharField(max_length=500, blank=True)
 
     history = HistoricalRecords()
+    constraint_fields = {"patient_condition_once": "condition"}
 
     class Meta:
         constraints = [
@@ -199,6 +206,7 @@ class PatientCondition(ClinicOwned, SoftDeletable):
                 fields=["patient", "condition"],
                 condition=Q(deleted_at__isnull=True),
                 name="patient_condition_once",
+                violation_error_message="This condition is already on the patient's record.",
             ),
             models.CheckConstraint(condition=Q(condition__in=Condition.values), name="patient_condition_valid"),
         ]
@@ -251,6 +259,7 @@ class MedicationStatement(ClinicOwned, SoftDeletable):
     ingredients = models.JSONField(default=list, blank=True, editable=False)
 
     history = HistoricalRecords()
+    constraint_fields = {"medication_last_dose_after_start": "last_dose_date"}
 
     class Meta:
         ordering = ["patient", "name"]
@@ -260,6 +269,7 @@ class MedicationStatement(ClinicOwned, SoftDeletable):
                 | Q(last_dose_date__isnull=True)
                 | Q(last_dose_date__gte=models.F("start_date")),
                 name="medication_last_dose_after_start",
+                violation_error_message="The last dose cannot be before the start date.",
             ),
         ]
 
@@ -298,6 +308,7 @@ class LabResult(ClinicOwned, SoftDeletable):
     lab_source = models.CharField(max_length=200, blank=True)
 
     history = HistoricalRecords()
+    constraint_fields = {"lab_reference_range_ordered": "ref_high", "lab_other_needs_name": "test_name"}
 
     class Meta:
         ordering = ["-collected_at"]
@@ -305,12 +316,20 @@ class LabResult(ClinicOwned, SoftDeletable):
             models.CheckConstraint(
                 condition=Q(ref_low__isnull=True) | Q(ref_high__isnull=True) | Q(ref_low__lte=models.F("ref_high")),
                 name="lab_reference_range_ordered",
+                violation_error_message="The upper limit of the reference range cannot be below the lower limit.",
             ),
-            models.CheckConstraint(condition=~Q(test="other") | ~Q(test_name=""), name="lab_other_needs_name"),
+            models.CheckConstraint(
+                condition=~Q(test="other") | ~Q(test_name=""),
+                name="lab_other_needs_name",
+                violation_error_message="Name the test.",
+            ),
             models.CheckConstraint(
                 condition=(Q(test="UDS") & Q(value__isnull=True) & ~Q(result=""))
                 | (~Q(test="UDS") & Q(value__isnull=False) & ~Q(unit="") & Q(result="")),
                 name="lab_value_or_screen_result",
+                violation_error_message=(
+                    "A urine drug screen has a result (positive or negative); any other test has a value and a unit."
+                ),
             ),
         ]
 

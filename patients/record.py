@@ -41,7 +41,18 @@ from .today import zone_today
 EARLIEST = dt.date(1900, 1, 1)
 CLINICAL = frozenset({Role.PRESCRIBER, Role.NURSE})
 PRESCRIBERS = frozenset({Role.PRESCRIBER})
-DEMOGRAPHICS = ("mrn", "first_name", "last_name", "date_of_birth", "sex", "email", "mobile", "time_zone", "dose_time")
+DEMOGRAPHICS = (
+    "mrn",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "sex",
+    "email",
+    "mobile",
+    "address",
+    "time_zone",
+    "dose_time",
+)
 MEDICATION_FIELDS = ("name", "dose", "route", "release", "start_date", "last_dose_date", "source", "notes")
 # Changing these re-runs the matcher: it can turn a conflict into "no longer an opioid" (OPI-2).
 MATCHED_FIELDS = frozenset({"name", "dose", "route", "release"})
@@ -167,6 +178,7 @@ def patient_create(
     sex: str = "unknown",
     email: str = "",
     mobile: str = "",
+    address: str = "",
     time_zone: str = "Europe/London",
     dose_time: str = DoseTime.BEDTIME,
     conditions: list | tuple = (),
@@ -188,6 +200,7 @@ def patient_create(
         sex=sex,
         email=_clean_text(email),
         mobile=_clean_text(mobile),
+        address=address.strip(),
         time_zone=time_zone,
         dose_time=dose_time,
     )

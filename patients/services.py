@@ -28,6 +28,7 @@ from .flag_models import (
     SafetyGateEvent,
     TaskKind,
     TaskStatus,
+    TestResult,
 )
 from .models import MedicationSource, MedicationStatement, Patient, PatientStatus, Role, Route
 from .today import patient_today  # the one "today" for a patient; callers import it from here too
@@ -41,10 +42,15 @@ ROUTE_HINTS = {Route.TRANSDERMAL: "patch"}
 class ConflictBlocked(Exception):
     """An action was stopped by the opioid gate; ``flags`` says which, ``reasons`` and ``message`` say why."""
 
-    def __init__(self, action: str, flags: list[ConflictFlag], reasons: list[str] | None = None):
+    def __init__(
+        self, action: str, flags: list[ConflictFlag], reasons: list[str] | None = None, rules: list[str] | None = None
+    ):
         self.action = action
         self.flags = flags
         self.reasons = reasons or [f"{f.get_kind_display()}: {f.medication_text}" for f in flags]
+        # The rule behind each reason: an open flag blocks LDN (domain.md 2.1); a start before the earliest safe
+        # start is OPI-W1 (or OPI-W2 when a prescriber shortened the washout).
+        self.rules = rules or ["2.1"] * len(self.reasons)
         self.message = (
             f"Blocked: {GateAction(action).label.lower()}: {'; '.join(self.reasons)}. "
             "A prescriber may override with a reason."
@@ -226,8 +232,11 @@ def flag_acknowledge(
     expires_at: dt.datetime | None = None,
     shortened_washout_days: int | None = None,
     shortened_reason: str = "",
+    uds_result: str = "",
+    naloxone_challenge: str = "",
 ) -> ConflictFlag:
-    """Acknowledge (or, for a conflict, override) a flag with a structured reason; OPI-W2 shortening."""
+    """Acknowledge (or, for a conflict, override) a flag with a structured reason; OPI-W2 shortening, and the
+    urine drug screen and naloxone challenge results recorded beside it (fields only: OPI-W2)."""
     if reason not in AcknowledgeReason.values:
         raise ValidationError({"reason": "Choose one of the listed reasons."})
     if reason == AcknowledgeReason.OTHER and not note.strip():
@@ -263,6 +272,11 @@ def flag_acknowledge(
         if shortened_washout_days is not None:
             flag.shortened_washout_days = shortened_washout_days
             flag.shortened_reason = shortened_reason.strip()
+        for field, value in (("uds_result", uds_result), ("naloxone_challenge", naloxone_challenge)):
+            if value not in TestResult.values:
+                raise ValidationError({field: "Choose negative, positive or not done."})
+            if value:
+                setattr(flag, field, value)
         flag._change_reason = f"acknowledged: {reason}"
         _apply_dates_and_expiry(flag, patient_today(flag.patient), now)
     return flag
@@ -422,10 +436,12 @@ def opioid_gate(
     """
     flags = open_flags(patient)
     reasons = [f"{f.get_kind_display()}: {f.medication_text}" for f in flags]
+    rule_ids = ["2.1"] * len(flags)
     if action in (GateAction.ACTIVATE_PRESCRIPTION, GateAction.START_PLAN):
         start_on = start_on or patient_today(patient)
         for flag in _before_safe_start(patient, start_on):
             flags.append(flag)
+            rule_ids.append("OPI-W2" if flag.shortened_washout_days else "OPI-W1")
             reasons.append(
                 f"LDN start {start_on:%d %b %Y} is before the earliest safe start {flag.earliest_safe_start:%d %b %Y} "
                 f"after {flag.medication_text} ({flag.earliest_start_note or 'OPI-W1'})"
@@ -445,7 +461,7 @@ def opioid_gate(
         )
         event.flags.set(flags)
     if not overriding:
-        raise ConflictBlocked(action, flags, reasons)
+        raise ConflictBlocked(action, flags, reasons, rule_ids)
     logger.warning("opioid gate overridden by %s for patient %s: %s", actor, patient.pk, override_reason)
     return event
 

@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin
 
-from ldnclinic.admin import CLINIC_ADMIN, PRESCRIBER, ScopedAdmin, ScopedInline
+from ldnclinic.admin import CLINIC_ADMIN, PRESCRIBER, ReadOnlyAdmin, ReadOnlyInline, ScopedAdmin
 from patients.models import Clinic
 from patients.today import clinic_today
 
@@ -9,13 +9,14 @@ from .instrument_models import InstrumentLicence, InstrumentScore
 from .models import SideEffectReport, SymptomCheckIn
 
 
-class SideEffectInline(ScopedInline):
+class SideEffectInline(ReadOnlyInline):
     model = SideEffectReport
     fields = ["effect", "severity", "description", "started_on"]
+    readonly_fields = fields
     show_change_link = False
 
 
-class InstrumentScoreInline(ScopedInline):
+class InstrumentScoreInline(ReadOnlyInline):
     """The condition modules answered in this check-in (PRO-2), as the patient gave them: read-only."""
 
     model = InstrumentScore
@@ -24,15 +25,12 @@ class InstrumentScoreInline(ScopedInline):
     show_change_link = False
     verbose_name_plural = "condition modules answered (partial = HBI without the clinician-examined abdominal mass)"
 
-    def has_add_permission(self, request, *args) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(SymptomCheckIn)
-class SymptomCheckInAdmin(ScopedAdmin):
+class SymptomCheckInAdmin(ReadOnlyAdmin):
+    """What the patient reported, as they reported it: read-only for every role (a side effect saved here
+    would hold or step back the plan, SE-1..SE-5, with no clinician's reason)."""
+
     list_display = ["patient", "recorded_at", "pain", "fatigue", "sleep_quality", "mood", "opioid_use"]
     list_filter = ["opioid_use", "took_dose_as_prescribed"]
     date_hierarchy = "recorded_at"
@@ -42,10 +40,9 @@ class SymptomCheckInAdmin(ScopedAdmin):
 
 
 @admin.register(InstrumentScore)
-class InstrumentScoreAdmin(ScopedAdmin):
+class InstrumentScoreAdmin(ReadOnlyAdmin):
     """Scores come only from patients' check-ins (symptoms.services.checkin_submit): nobody adds or edits one."""
 
-    actions = []
     list_display = ["recorded_at", "patient", "instrument", "total", "partial"]
     list_filter = ["instrument", "partial"]
     list_select_related = ["patient"]
@@ -53,12 +50,6 @@ class InstrumentScoreAdmin(ScopedAdmin):
     search_fields = ["patient__mrn", "patient__last_name"]
     fields = ["patient", "checkin", "instrument", "recorded_at", "total", "partial", "subscores", "answers"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, *args) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # --- PRO-3: the clinic's licences for instruments that need one ----------------------------------------
@@ -126,7 +117,8 @@ class InstrumentLicenceAdmin(ScopedAdmin):
         return [(None, {"fields": fields, "description": LICENCE_HELP})]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["clinic", "recorded_by"] if obj is not None else []
+        fields = list(super().get_readonly_fields(request, obj))  # all of them on a history page
+        return [*fields, "clinic", "recorded_by"] if obj is not None else fields
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)

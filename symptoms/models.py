@@ -119,3 +119,4 @@ class SideEffectReport(ClinicOwned):
 from .calendar_feeds import CalendarFeed  # noqa: E402, F401 - a model of this app, kept in its own file
 from .instrument_models import InstrumentLicence, InstrumentScore  # noqa: E402, F401 - PRO-2 / PRO-3
 from .invitations import CheckInInvitation  # noqa: E402, F401 - a model of this app, kept in its own file
+from .review_models import SideEffectReview  # noqa: E402, F401 - a model of this app, kept in its own file

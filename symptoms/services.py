@@ -1,17 +1,22 @@
 """Writes for check-ins: one transaction for the check-in, its side effects and its condition modules
 (whose commit lets titration steer the plan and the opioid answer reach the medication list)."""
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+
+from patients.models import Membership, Role
 
 from . import instruments
 from .instrument_models import InstrumentScore
 from .invitations import CheckInInvitation
 from .models import SideEffectReport, SymptomCheckIn
+from .review_models import SideEffectReview
 
 
 class AlreadyUsed(Exception):
@@ -155,3 +160,33 @@ def checkin_submit(
             raise
         return existing
     return checkin
+
+
+def side_effects_mark_reviewed(*, actor, patient, up_to: dt.datetime) -> SideEffectReview:
+    """A clinician has looked at the side effects ``patient`` reported in check-ins recorded up to
+    ``up_to`` (the newest one they were shown, so a check-in arriving meanwhile stays on the worklist).
+
+    A prescriber or nurse of the patient's clinic only. A mark never moves backwards: one older than the
+    patient's latest changes nothing and returns the latest.
+    """
+    if not Membership.objects.filter(
+        user_id=getattr(actor, "pk", None),
+        clinic_id=patient.clinic_id,
+        is_active=True,
+        role__in=[Role.PRESCRIBER, Role.NURSE],
+    ).exists():
+        raise PermissionDenied("Only a prescriber or nurse of the patient's clinic can review side effects.")
+    now = timezone.now()
+    if up_to is None or timezone.is_naive(up_to):
+        raise ValidationError({"up_to": "Say up to which check-in (a date and time with its zone) was reviewed."})
+    if up_to > now:
+        raise ValidationError({"up_to": "A check-in that has not been recorded yet cannot be reviewed."})
+    with transaction.atomic():
+        latest = SideEffectReview.objects.select_for_update().filter(patient=patient).order_by("-up_to", "-pk").first()
+        if latest is not None and latest.up_to >= up_to:
+            return latest
+        review = SideEffectReview(patient=patient, reviewed_by=actor, reviewed_at=now, up_to=up_to)
+        review._history_user = actor
+        review._change_reason = "side effects reviewed"
+        review.save()
+    return review

@@ -24,9 +24,17 @@ from symptoms.models import (
     InstrumentLicence,
     InstrumentScore,
     SideEffectReport,
+    SideEffectReview,
     SymptomCheckIn,
 )
-from titration.models import CompoundedPrescription, Pharmacy, Reminder, TitrationPlan, TitrationStep
+from titration.models import (
+    CompoundedPrescription,
+    Pharmacy,
+    PrescriberCredential,
+    Reminder,
+    TitrationPlan,
+    TitrationStep,
+)
 
 PASSWORD = "correct-horse-battery-9"
 ZONE = "Europe/London"  # the test patients' time zone: their "today" is not the server's UTC date
@@ -147,6 +155,16 @@ class PrescriptionFactory(factory.django.DjangoModelFactory):
     status = "active"
 
 
+class PrescriberCredentialFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PrescriberCredential
+
+    clinic = factory.SubFactory(ClinicFactory)
+    user = factory.LazyAttribute(lambda c: MembershipFactory(clinic=c.clinic, role=Role.PRESCRIBER).user)
+    credentials = "MD"
+    licence_numbers = factory.Sequence(lambda n: f"State licence MD{n:06d}\nNPI 12345{n:05d}")
+
+
 class PlanFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = TitrationPlan
@@ -222,6 +240,18 @@ class SideEffectFactory(factory.django.DjangoModelFactory):
     checkin = factory.SubFactory(CheckInFactory)
     effect = "headache"
     severity = 1
+
+
+class SideEffectReviewFactory(factory.django.DjangoModelFactory):
+    """A clinician's "side effects reviewed" mark (symptoms.services.side_effects_mark_reviewed)."""
+
+    class Meta:
+        model = SideEffectReview
+
+    patient = factory.SubFactory(PatientFactory)
+    reviewed_by = factory.LazyAttribute(lambda r: MembershipFactory(clinic=r.patient.clinic, role=Role.NURSE).user)
+    reviewed_at = factory.LazyFunction(timezone.now)
+    up_to = factory.LazyAttribute(lambda r: r.reviewed_at)
 
 
 class InstrumentScoreFactory(factory.django.DjangoModelFactory):

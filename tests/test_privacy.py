@@ -171,13 +171,20 @@ def test_add_form_offers_no_choice_from_another_clinic(model, role, request, log
     assert other_prescriber.username.encode() not in response.content
 
 
-def test_prescription_add_form_offers_own_patient_pharmacy_and_prescriber(login, prescriber, nurse, patient):
-    pharmacy = f.PharmacyFactory(clinic=patient.clinic)
-    response = login(prescriber).get(admin_url(f.CompoundedPrescription, "add"))
-    fields = response.context["adminform"].form.fields
-    assert patient in fields["patient"].queryset
-    assert pharmacy in fields["pharmacy"].queryset
-    assert list(fields["prescriber"].queryset) == [prescriber]  # prescribers only: not the nurse
+def test_prescription_page_shows_own_patient_pharmacy_and_prescriber_only(
+    login, prescriber, patient, other_patient, other_prescriber
+):
+    # No add page and no choices any more: prescriptions are read-only in the admin (issue 10).
+    pharmacy = f.PharmacyFactory(clinic=patient.clinic, name="Pharmacy A")
+    f.PharmacyFactory(clinic=other_patient.clinic, name="Pharmacy B")
+    client = login(prescriber)
+    assert client.get(admin_url(f.CompoundedPrescription, "add")).status_code == 403
+    rx = f.PrescriptionFactory(patient=patient, pharmacy=pharmacy, prescriber=prescriber)
+    page = client.get(admin_url(f.CompoundedPrescription, "change", rx.pk))
+    assert page.context["adminform"].form.fields == {}  # nothing to choose from
+    html = page.content.decode()
+    assert "Pharmacy A" in html and str(patient) in html
+    assert "Pharmacy B" not in html and str(other_patient) not in html and other_prescriber.username not in html
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""The role matrix in the admin: who may add, change and archive what; nobody hard-deletes.
+"""The role matrix in the admin: who may add, change and archive what; nobody hard-deletes; and
+clinical state is read-only for everyone, the platform operator included.
 
 The expected matrix is written out here, not read from the admin classes, so a change to an
 admin's ``write_roles`` that breaks the matrix fails a test.
@@ -6,35 +7,56 @@ admin's ``write_roles`` that breaks the matrix fails a test.
 
 import pytest
 from django.contrib.messages import get_messages
+from django.forms import modelform_factory
 from django.urls import reverse
 
+from patients.flag_models import ClinicianTask, ConflictFlag, SafetyGateEvent
 from patients.models import Clinic, LabResult, MedicationStatement, Membership, Patient, PatientCondition, Role
+from symptoms.instrument_models import InstrumentScore
 from symptoms.models import InstrumentLicence, SymptomCheckIn
-from titration.models import SLOW_RELEASE_MESSAGE, CompoundedPrescription, Pharmacy, TitrationPlan, TitrationProtocol
+from titration.models import (
+    SLOW_RELEASE_MESSAGE,
+    CompoundedPrescription,
+    Pharmacy,
+    Reminder,
+    TitrationPlan,
+    TitrationProtocol,
+)
 
 from . import factories as f
 from .conftest import admin_form_data as form_data
 
 ROLES = ["prescriber", "nurse", "clinic_admin"]
 PRESCRIBER_OR_NURSE = frozenset({"prescriber", "nurse"})
-# Who may write each clinic model (add and change); every other role is view-only.
+# Who may write each configuration or record model in the admin (add and change); every other role is view-only.
 WRITERS = {
     Patient: PRESCRIBER_OR_NURSE,
     MedicationStatement: PRESCRIBER_OR_NURSE,
     PatientCondition: PRESCRIBER_OR_NURSE,
     LabResult: PRESCRIBER_OR_NURSE,
-    SymptomCheckIn: PRESCRIBER_OR_NURSE,
     Pharmacy: frozenset(ROLES),
-    CompoundedPrescription: frozenset({"prescriber"}),
-    TitrationPlan: frozenset({"prescriber"}),
     Membership: frozenset({"clinic_admin"}),
     Clinic: frozenset({"clinic_admin"}),
     TitrationProtocol: frozenset(),  # shared templates: the platform operator only
     InstrumentLicence: frozenset({"prescriber", "clinic_admin"}),  # PRO-3: who answers for the clinic's licences
 }
+# Clinical state: read-only in the admin for every role and the operator (issue 10); the clinic pages change it
+# through the services that apply the rules.
+READ_ONLY = [
+    CompoundedPrescription,
+    TitrationPlan,
+    ConflictFlag,
+    SafetyGateEvent,
+    ClinicianTask,
+    Reminder,
+    SymptomCheckIn,
+    InstrumentScore,
+]
+EVERYONE = [*ROLES, "operator"]
 # Clinics are created by the platform operator; a clinic admin edits their own.
 ADD_WRITERS = {**WRITERS, Clinic: frozenset()}
 SOFT_DELETABLE = [m for m in WRITERS if hasattr(m, "deleted_at")]
+READ_ONLY_SOFT_DELETABLE = [m for m in READ_ONLY if hasattr(m, "deleted_at")]
 
 
 def label(model) -> str:
@@ -83,6 +105,28 @@ def test_change_follows_the_role_matrix_and_history_names_the_user(model, role, 
         response = client.post(admin_url(model, "change", obj.pk), {"_save": "Save"})
         assert response.status_code == 403
         assert obj.history.count() == before
+
+
+@pytest.mark.parametrize("role", EVERYONE)
+@pytest.mark.parametrize("model", READ_ONLY, ids=label)
+def test_clinical_state_is_shown_read_only_to_every_role_and_the_operator(model, role, request, login, patient):
+    obj = row(model, patient)
+    client = login(request.getfixturevalue(role))
+    page = client.get(admin_url(model, "change", obj.pk))
+    assert page.status_code == 200  # shown, with its history link
+    assert b'name="_save"' not in page.content
+    assert admin_url(model, "history", obj.pk).encode() in page.content
+    assert client.get(admin_url(model, "history", obj.pk)).status_code == 200
+    before = obj.history.count()
+    assert client.post(admin_url(model, "change", obj.pk), {"_save": "Save"}).status_code == 403
+    assert client.get(admin_url(model, "add")).status_code == 403
+    assert client.post(admin_url(model, "add"), {"patient": patient.pk, "_save": "Save"}).status_code == 403
+    assert obj.history.count() == before
+    assert model._default_manager.count() == 1  # nothing added
+    changelist = client.get(admin_url(model, "changelist"))
+    assert changelist.status_code == 200
+    assert changelist.context["action_form"] is None  # no archive, no bulk action of any kind
+    assert admin_url(model, "add").encode() not in changelist.content  # no "Add" button, here or in the menu
 
 
 def _patient_post(clinic, **extra) -> dict:
@@ -146,29 +190,20 @@ def _prescription_post(patient, prescriber, pharmacy, **extra) -> dict:
     }
 
 
-def test_prescriber_adds_a_prescription_RX_1(login, prescriber, patient):
+PrescriptionForm = modelform_factory(CompoundedPrescription, exclude=[])  # any ModelForm, as the clinic pages use
+
+
+def test_prescriber_is_told_why_slow_release_is_refused_RX_1(prescriber, patient):
     pharmacy = f.PharmacyFactory(clinic=patient.clinic)
-    response = login(prescriber).post(
-        admin_url(CompoundedPrescription, "add"), _prescription_post(patient, prescriber, pharmacy)
-    )
-    assert response.status_code == 302
-    rx = patient.prescriptions.get()
-    assert (rx.clinic_id, rx.prescriber, rx.history.get().history_user) == (patient.clinic_id, prescriber, prescriber)
+    form = PrescriptionForm(_prescription_post(patient, prescriber, pharmacy, release="SR"))
+    assert form.errors["release"] == [SLOW_RELEASE_MESSAGE]
+    assert not form.non_field_errors()
 
 
-def test_prescriber_is_told_why_slow_release_is_refused_RX_1(login, prescriber, patient):
+@pytest.mark.parametrize("role", EVERYONE)
+def test_nobody_posts_a_prescription_or_plan_in_the_admin(role, request, login, prescriber, patient):
     pharmacy = f.PharmacyFactory(clinic=patient.clinic)
-    response = login(prescriber).post(
-        admin_url(CompoundedPrescription, "add"), _prescription_post(patient, prescriber, pharmacy, release="SR")
-    )
-    assert response.status_code == 200
-    assert response.context["adminform"].form.errors["release"] == [SLOW_RELEASE_MESSAGE]
-    assert not patient.prescriptions.exists()
-
-
-def test_nurse_cannot_post_a_prescription_or_plan(login, nurse, prescriber, patient):
-    pharmacy = f.PharmacyFactory(clinic=patient.clinic)
-    client = login(nurse)
+    client = login(request.getfixturevalue(role))
     response = client.post(admin_url(CompoundedPrescription, "add"), _prescription_post(patient, prescriber, pharmacy))
     assert response.status_code == 403
     response = client.post(admin_url(TitrationPlan, "add"), {"patient": patient.pk, "start_date": "2026-02-01"})
@@ -216,8 +251,8 @@ def test_clinic_admin_membership_form_offers_own_people_and_unattached_logins_on
 # --- Nobody hard-deletes; archive is a soft delete with history --------------------------------
 
 
-@pytest.mark.parametrize("role", [*ROLES, "operator"])
-@pytest.mark.parametrize("model", list(WRITERS), ids=label)
+@pytest.mark.parametrize("role", EVERYONE)
+@pytest.mark.parametrize("model", [*WRITERS, *READ_ONLY], ids=label)
 def test_nobody_can_hard_delete(model, role, request, login, patient):
     obj = row(model, patient)
     client = login(request.getfixturevalue(role))
@@ -252,7 +287,7 @@ def test_archive_action_soft_deletes_and_records_who(model, login, prescriber, p
     assert obj.pk not in {o.pk for o in listing.context["cl"].result_list}
 
 
-@pytest.mark.parametrize(("role", "model"), [("clinic_admin", Patient), ("nurse", CompoundedPrescription)])
+@pytest.mark.parametrize(("role", "model"), [("clinic_admin", Patient), ("nurse", InstrumentLicence)])
 def test_archive_refused_to_a_role_that_cannot_write(role, model, request, login, patient):
     obj = row(model, patient)
     response = login(request.getfixturevalue(role)).post(
@@ -260,6 +295,18 @@ def test_archive_refused_to_a_role_that_cannot_write(role, model, request, login
     )
     assert "Your role cannot archive these records." in messages_of(response)
     assert model.objects.filter(pk=obj.pk).exists()
+
+
+@pytest.mark.parametrize("role", EVERYONE)
+@pytest.mark.parametrize("model", READ_ONLY_SOFT_DELETABLE, ids=label)
+def test_clinical_state_cannot_be_archived_from_the_admin(model, role, request, login, patient):
+    obj = row(model, patient)
+    before = obj.history.count()
+    login(request.getfixturevalue(role)).post(
+        admin_url(model, "changelist"), {"action": "archive_selected", "_selected_action": [obj.pk]}
+    )
+    assert model.objects.filter(pk=obj.pk).exists()
+    assert obj.history.count() == before
 
 
 @pytest.mark.parametrize("model", [Clinic, Membership], ids=label)
@@ -294,19 +341,21 @@ def test_patient_login_field_takes_an_unattached_login_but_not_another_clinics(l
 # --- A role counts in its own clinic only ----------------------------------------------------------
 
 
-def test_a_prescriber_here_who_is_a_nurse_there_writes_plans_only_here(login, prescriber, patient, other_patient):
+def test_a_prescriber_here_who_is_a_nurse_there_writes_licences_only_here(login, prescriber, patient, other_patient):
     """Roles are per clinic: being a prescriber in one clinic gives no prescriber rights in another
-    where the same login is a nurse (view, change, add and archive of a prescriber-only record)."""
+    where the same login is a nurse (view, change, add and archive of a record a nurse may not write:
+    the clinic's instrument licences, PRO-3)."""
     f.MembershipFactory(clinic=other_patient.clinic, role=Role.NURSE, user=prescriber)
-    here, there = f.PlanFactory(patient=patient), f.PlanFactory(patient=other_patient)
+    here = f.InstrumentLicenceFactory(clinic=patient.clinic)
+    there = f.InstrumentLicenceFactory(clinic=other_patient.clinic)
     client = login(prescriber)
-    assert b'name="_save"' in client.get(admin_url(TitrationPlan, "change", here.pk)).content
-    page = client.get(admin_url(TitrationPlan, "change", there.pk))
+    assert b'name="_save"' in client.get(admin_url(InstrumentLicence, "change", here.pk)).content
+    page = client.get(admin_url(InstrumentLicence, "change", there.pk))
     assert page.status_code == 200 and b'name="_save"' not in page.content  # a nurse there: view only
-    assert client.post(admin_url(TitrationPlan, "change", there.pk), {"_save": "Save"}).status_code == 403
+    assert client.post(admin_url(InstrumentLicence, "change", there.pk), {"_save": "Save"}).status_code == 403
 
     response = client.post(
-        admin_url(TitrationPlan, "changelist"),
+        admin_url(InstrumentLicence, "changelist"),
         {"action": "archive_selected", "_selected_action": [here.pk, there.pk]},
         follow=True,
     )
@@ -317,9 +366,32 @@ def test_a_prescriber_here_who_is_a_nurse_there_writes_plans_only_here(login, pr
     there.refresh_from_db()
     assert here.deleted_at is not None and there.deleted_at is None
 
-    before = TitrationPlan.all_objects.filter(patient=other_patient).count()
+    data = {"instrument": "FIQR", "scope": "commercial", "holder": "OHSU", "reference": "F-1", "_save": "Save"}
+    data["valid_from"] = "2026-01-01"
+    response = client.post(admin_url(InstrumentLicence, "add"), {**data, "clinic": other_patient.clinic.pk})
+    assert response.status_code == 200 and "clinic" in response.context["adminform"].form.errors
+    assert not InstrumentLicence.objects.filter(clinic=other_patient.clinic, instrument="FIQR").exists()
+    response = client.post(admin_url(InstrumentLicence, "add"), {**data, "clinic": patient.clinic.pk})  # here
+    assert response.status_code == 302
+    assert InstrumentLicence.objects.filter(clinic=patient.clinic, instrument="FIQR").exists()
+
+
+def test_a_prescriber_here_who_is_a_nurse_there_sees_plans_in_both_and_writes_neither(
+    login, prescriber, patient, other_patient
+):
+    f.MembershipFactory(clinic=other_patient.clinic, role=Role.NURSE, user=prescriber)
+    here, there = f.PlanFactory(patient=patient), f.PlanFactory(patient=other_patient)
+    client = login(prescriber)
+    for plan in (here, there):
+        page = client.get(admin_url(TitrationPlan, "change", plan.pk))
+        assert page.status_code == 200 and b'name="_save"' not in page.content
+        assert client.post(admin_url(TitrationPlan, "change", plan.pk), {"_save": "Save"}).status_code == 403
+    client.post(
+        admin_url(TitrationPlan, "changelist"), {"action": "archive_selected", "_selected_action": [here.pk, there.pk]}
+    )
+    assert TitrationPlan.objects.filter(pk__in=[here.pk, there.pk]).count() == 2
     data = {"target_dose_mg": "4.5", "start_date": "2026-12-01", "status": "draft", "_save": "Save"}
     data.update({"steps-TOTAL_FORMS": 0, "steps-INITIAL_FORMS": 0})
-    assert client.post(admin_url(TitrationPlan, "add"), {**data, "patient": other_patient.pk}).status_code == 403
-    assert TitrationPlan.all_objects.filter(patient=other_patient).count() == before
-    assert client.post(admin_url(TitrationPlan, "add"), {**data, "patient": patient.pk}).status_code == 302  # here
+    for owner in (patient, other_patient):
+        assert client.post(admin_url(TitrationPlan, "add"), {**data, "patient": owner.pk}).status_code == 403
+    assert TitrationPlan.all_objects.count() == 2

@@ -4,13 +4,12 @@ from django.contrib import admin
 from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
 
-from ldnclinic.admin import CLINIC_ADMIN, NURSE, PRESCRIBER, PRESCRIBERS_ONLY, ScopedAdmin, ScopedInline
+from ldnclinic.admin import CLINIC_ADMIN, NURSE, PRESCRIBER, ReadOnlyAdmin, ReadOnlyInline, ScopedAdmin
 from patients import services as patient_services
 from patients.flag_admin import announce_flags
 from symptoms import lab_context, outcomes, selectors
 
-from . import admin_views, content, rules
-from .admin_forms import PlanForm, PrescriptionForm, StepFormSet
+from . import content, rules
 from .models import (
     CompoundedPrescription,
     Pharmacy,
@@ -30,24 +29,20 @@ class PharmacyAdmin(ScopedAdmin):
 
 
 @admin.register(CompoundedPrescription)
-class CompoundedPrescriptionAdmin(ScopedAdmin):
-    form = PrescriptionForm
-    write_roles = PRESCRIBERS_ONLY
+class CompoundedPrescriptionAdmin(ReadOnlyAdmin):
+    """Read-only: prescriptions are written, activated, completed and cancelled from the clinic pages
+    (titration.services, through the opioid gate and RX-1/RX-2)."""
+
     list_display = ["patient", "__str__", "quantity", "quantity_unit", "days_supply", "status", "written_on"]
     list_filter = ["status", "form"]
     list_select_related = ["patient", "pharmacy"]
     search_fields = ["patient__mrn", "patient__last_name"]
 
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
-        form.request_user = request.user
-        return form
-
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        # The conflict check runs in the request, so the prescriber sees it at once.
-        patient_services.patient_evaluate(patient=obj.patient)
-        announce_flags(request, obj.patient.conflict_flags.all())
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        rx = self.get_object(request, object_id)
+        if rx is not None:  # open conflicts shown loudly wherever the patient's LDN is opened
+            announce_flags(request, rx.patient.conflict_flags.all())
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 class ProtocolStepInline(admin.TabularInline):
@@ -75,17 +70,17 @@ class TitrationProtocolAdmin(ScopedAdmin):
         return TitrationProtocol.objects.all() if self._is_member(request) else TitrationProtocol.objects.none()
 
 
-class StepInline(ScopedInline):
+class StepInline(ReadOnlyInline):
+    """The plan's steps as they stand (hold, step back, step up, skip and custom dose are actions on the
+    clinic's plan page, titration.services)."""
+
     model = TitrationStep
-    formset = StepFormSet
-    write_roles = PRESCRIBERS_ONLY
     fields = ["sequence", "dose_mg", "patient_measures", "planned_start", "min_days", "actual_start", "status", "note"]
-    readonly_fields = ["patient_measures"]
+    readonly_fields = fields
     show_change_link = False
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
-        formset.request_user = request.user
         self._rx = content.active_prescription(obj) if obj is not None else None
         return formset
 
@@ -147,9 +142,10 @@ def lab1_panel(outcome: outcomes.PatientOutcome, esr: lab_context.EsrContext):
 
 
 @admin.register(TitrationPlan)
-class TitrationPlanAdmin(ScopedAdmin):
-    form = PlanForm
-    write_roles = PRESCRIBERS_ONLY
+class TitrationPlanAdmin(ReadOnlyAdmin):
+    """Read-only: plans are made from a protocol (with a preview), started, held, resumed, stepped and
+    ended from the clinic pages (titration.services, which apply 1.3 and the opioid gate)."""
+
     list_display = [
         "patient",
         "protocol",
@@ -166,18 +162,6 @@ class TitrationPlanAdmin(ScopedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("steps")
-
-    def get_urls(self):
-        from django.urls import path
-
-        custom = [
-            path(
-                "from-protocol/",
-                self.admin_site.admin_view(lambda request: admin_views.plan_from_protocol(self, request)),
-                name="titration_titrationplan_from_protocol",
-            )
-        ]
-        return custom + super().get_urls()
 
     def _current(self, plan):
         live = [s for s in plan.steps.all() if s.deleted_at is None and s.status in ("active", "held")]
@@ -243,25 +227,13 @@ class TitrationPlanAdmin(ScopedAdmin):
         description = "Read only: baseline, change and responder status from the patient's check-ins (domain.md 4)."
         return [*rest, ("Response to LDN", {"fields": [RESPONSE_PANEL], "description": description})]
 
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
-        form.request_user = request.user
-        return form
-
 
 @admin.register(Reminder)
-class ReminderAdmin(ScopedAdmin):
+class ReminderAdmin(ReadOnlyAdmin):
     """The outbox as the clinic sees it: what went, what is waiting, and what failed (and why)."""
 
-    actions = []
     list_display = ["due_at", "patient", "kind", "channel", "status", "attempts", "last_error"]
     list_filter = ["status", "kind", "channel"]
     list_select_related = ["patient"]
     search_fields = ["patient__mrn", "patient__last_name"]
     readonly_fields = [f.name for f in Reminder._meta.fields if f.name not in {"id", "clinic"}]
-
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -282,6 +282,37 @@ def render(reminder: Reminder, *, today: dt.date, checkin_token: str | None = No
     return None
 
 
+DOSE_KINDS = (ReminderKind.STEP_UP, ReminderKind.STAY_ON_DOSE, ReminderKind.NIGHTLY_DOSE)
+
+
+def coming_dose_messages(plan: TitrationPlan, today: dt.date, *, limit: int = 3) -> list[dict]:
+    """What the patient will be told about their dose, as their pending reminders would say it if sent on
+    their day: for clinicians to see, after a hold or a step back, what goes out tonight. Reads only."""
+    pending = (
+        Reminder.objects.filter(plan=plan, kind__in=DOSE_KINDS, status=ReminderStatus.PENDING, local_date__gte=today)
+        .select_related("plan", "step", "patient")
+        .order_by("due_at", "pk")
+    )
+    out, seen = [], set()
+    for reminder in pending:
+        if (reminder.local_date, reminder.kind) in seen:  # one line per day and kind, whatever the channels
+            continue
+        seen.add((reminder.local_date, reminder.kind))
+        message = render(reminder, today=reminder.local_date)
+        if message is not None:
+            out.append(
+                {
+                    "on": reminder.local_date,
+                    "kind": reminder.get_kind_display(),
+                    "subject": message[0],
+                    "body": message[1].split("\n")[0],
+                }
+            )
+        if len(out) == limit:
+            break
+    return out
+
+
 def _hold_task(plan: TitrationPlan, step: TitrationStep, decision: rules.Decision, today: dt.date) -> None:
     reasons = "; ".join(r.text for r in decision.reasons)
     ClinicianTask.objects.get_or_create(

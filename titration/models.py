@@ -34,13 +34,17 @@ class Pharmacy(ClinicOwned, SoftDeletable):
 
     scope_patient_path = None
     history = HistoricalRecords()
+    constraint_fields = {"pharmacy_name_unique_in_clinic": "name"}
 
     class Meta:
         verbose_name_plural = "pharmacies"
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["clinic", "name"], condition=Q(deleted_at__isnull=True), name="pharmacy_name_unique_in_clinic"
+                fields=["clinic", "name"],
+                condition=Q(deleted_at__isnull=True),
+                name="pharmacy_name_unique_in_clinic",
+                violation_error_message="The clinic already has a pharmacy of this name.",
             )
         ]
 
@@ -124,6 +128,13 @@ _REFUSED_FILLER_WORDS = {
 }
 
 
+UNIT_STRENGTH_MESSAGE = (
+    f"A capsule, tablet or troche above {rules.LDN_HARD_MAX_MG} mg is not low-dose naltrexone (RX-1)."
+)
+DOSE_1_MESSAGE = f"A dose must be more than 0 mg and at most {rules.LDN_HARD_MAX_MG} mg (DOSE-1)."
+MIN_DAYS_MESSAGE = "A step lasts at least 3 and at most 14 days."
+
+
 class CompoundedPrescription(ClinicOwned, SoftDeletable):
     """RX-1: a compounded LDN prescription."""
 
@@ -146,22 +157,46 @@ class CompoundedPrescription(ClinicOwned, SoftDeletable):
     status = models.CharField(max_length=10, choices=PrescriptionStatus.choices, default=PrescriptionStatus.DRAFT)
 
     history = HistoricalRecords()
+    constraint_fields = {"rx_unit_strength_is_low_dose": "strength_value"}  # its message goes beside that field
 
     class Meta:
         ordering = ["-written_on"]
         constraints = [
-            models.CheckConstraint(condition=Q(release="IR"), name="rx_immediate_release_only"),
-            models.CheckConstraint(condition=Q(strength_value__gt=0), name="rx_strength_positive"),
-            models.CheckConstraint(condition=Q(quantity__gt=0), name="rx_quantity_positive"),
-            models.CheckConstraint(condition=Q(days_supply__gt=0), name="rx_days_supply_positive"),
-            models.CheckConstraint(condition=Q(refills__lte=12), name="rx_refills_at_most_12"),
             models.CheckConstraint(
-                condition=Q(start_on__isnull=True) | Q(start_on__gte=F("written_on")), name="rx_start_after_written"
+                condition=Q(release="IR"),
+                name="rx_immediate_release_only",
+                violation_error_message=SLOW_RELEASE_MESSAGE,
+            ),
+            models.CheckConstraint(
+                condition=Q(strength_value__gt=0),
+                name="rx_strength_positive",
+                violation_error_message="Strength must be more than 0.",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0),
+                name="rx_quantity_positive",
+                violation_error_message="Quantity must be more than 0.",
+            ),
+            models.CheckConstraint(
+                condition=Q(days_supply__gt=0),
+                name="rx_days_supply_positive",
+                violation_error_message="Days supply must be at least 1 day.",
+            ),
+            models.CheckConstraint(
+                condition=Q(refills__lte=12),
+                name="rx_refills_at_most_12",
+                violation_error_message="At most 12 refills.",
+            ),
+            models.CheckConstraint(
+                condition=Q(start_on__isnull=True) | Q(start_on__gte=F("written_on")),
+                name="rx_start_after_written",
+                violation_error_message="The start date cannot be before the date the prescription was written.",
             ),
             models.CheckConstraint(
                 condition=~Q(form__in=[f.value for f in PER_UNIT_DOSE_FORMS])
                 | Q(strength_value__lte=rules.LDN_HARD_MAX_MG),
                 name="rx_unit_strength_is_low_dose",
+                violation_error_message=UNIT_STRENGTH_MESSAGE,
             ),
             models.CheckConstraint(condition=Q(status__in=PrescriptionStatus.values), name="rx_status_valid"),
         ]
@@ -236,8 +271,14 @@ class ProtocolStep(models.Model):
         ordering = ["protocol", "sequence"]
         constraints = [
             models.UniqueConstraint(fields=["protocol", "sequence"], name="protocol_step_sequence_unique"),
-            models.CheckConstraint(condition=DOSE_1_DB, name="protocol_step_dose_1"),
-            models.CheckConstraint(condition=Q(min_days__gte=3, min_days__lte=14), name="protocol_step_min_days_3_14"),
+            models.CheckConstraint(
+                condition=DOSE_1_DB, name="protocol_step_dose_1", violation_error_message=DOSE_1_MESSAGE
+            ),
+            models.CheckConstraint(
+                condition=Q(min_days__gte=3, min_days__lte=14),
+                name="protocol_step_min_days_3_14",
+                violation_error_message=MIN_DAYS_MESSAGE,
+            ),
         ]
 
     def __str__(self) -> str:
@@ -274,11 +315,13 @@ class TitrationPlan(ClinicOwned, SoftDeletable):
             models.CheckConstraint(
                 condition=Q(target_dose_mg__gt=0) & Q(target_dose_mg__lte=rules.LDN_HARD_MAX_MG),
                 name="plan_target_dose_1",
+                violation_error_message=DOSE_1_MESSAGE,
             ),
             models.UniqueConstraint(
                 fields=["patient"],
                 condition=Q(status="active", deleted_at__isnull=True),
                 name="plan_one_active_per_patient",
+                violation_error_message="The patient already has an active plan: complete or discontinue it first.",
             ),
             models.CheckConstraint(condition=Q(status__in=PlanStatus.values), name="plan_status_valid"),
         ]
@@ -322,10 +365,19 @@ class TitrationStep(ClinicOwned, SoftDeletable):
         ordering = ["plan", "sequence"]
         constraints = [
             models.UniqueConstraint(
-                fields=["plan", "sequence"], condition=Q(deleted_at__isnull=True), name="plan_step_sequence_unique"
+                fields=["plan", "sequence"],
+                condition=Q(deleted_at__isnull=True),
+                name="plan_step_sequence_unique",
+                violation_error_message="The plan already has a step with this number.",
             ),
-            models.CheckConstraint(condition=DOSE_1_DB, name="plan_step_dose_1"),
-            models.CheckConstraint(condition=Q(min_days__gte=3, min_days__lte=14), name="plan_step_min_days_3_14"),
+            models.CheckConstraint(
+                condition=DOSE_1_DB, name="plan_step_dose_1", violation_error_message=DOSE_1_MESSAGE
+            ),
+            models.CheckConstraint(
+                condition=Q(min_days__gte=3, min_days__lte=14),
+                name="plan_step_min_days_3_14",
+                violation_error_message=MIN_DAYS_MESSAGE,
+            ),
             models.CheckConstraint(condition=Q(status__in=StepStatus.values), name="plan_step_status_valid"),
         ]
 
@@ -333,4 +385,5 @@ class TitrationStep(ClinicOwned, SoftDeletable):
         return f"Step {self.sequence}: {self.dose_mg} mg from {self.planned_start}"
 
 
+from .credential_models import PrescriberCredential  # noqa: E402, F401 - configuration for the printed prescription
 from .reminder_models import Reminder  # noqa: E402, F401 - a model of this app, kept in its own file

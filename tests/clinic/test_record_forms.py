@@ -501,7 +501,7 @@ def test_prescriber_acknowledges_a_flag_with_a_reason_and_expiry(login, prescrib
         "not_taking",
     )
     assert conflict.expires_at == dt.datetime(2027, 1, 10, 9, 0, tzinfo=dt.UTC)  # London in winter: UTC
-    assert "negative" in (conflict.acknowledged_note + conflict.uds_result).lower()
+    assert conflict.uds_result == "negative"  # OPI-W2: the test result is a field of the flag, not a note
     assert last_history(conflict).history_user == prescriber
 
 
@@ -718,3 +718,14 @@ def test_each_record_page_has_a_small_fixed_query_count(
     ):
         with django_assert_max_num_queries(8):
             assert client.get(url).status_code == 200, url
+
+
+def test_the_patients_address_is_kept_for_the_printed_prescription(login, prescriber, patient):
+    page = login(prescriber).get(reverse("clinic:patient-edit", args=[patient.pk]))
+    data = {name: (value or "") for name, value in page.context["form"].initial.items()}
+    data["address"] = "12 Station Road\nLeeds LS1 4AB"
+    response = login(prescriber).post(reverse("clinic:patient-edit", args=[patient.pk]), data)
+    assert response.status_code == 302
+    patient.refresh_from_db()
+    assert patient.address == "12 Station Road\nLeeds LS1 4AB"
+    assert "address" in patient.history.latest().history_change_reason

@@ -235,24 +235,23 @@ def test_open_conflict_blocks_plan_start_and_step_up(patient):
     assert list(plan.steps.values_list("status", flat=True)) == ["active", "planned"]
 
 
-def test_admin_blocks_activating_a_prescription_until_overridden(client, patient):
+def test_admin_cannot_activate_a_prescription_even_with_an_override(client, patient):
+    # Activation goes through titration.services.prescription_activate (the gate, blocked then overridden: the tests
+    # above); the admin shows the prescription read-only and refuses the POST a browser would send.
     f.MedicationFactory(patient=patient, name="Norco 5/325")
     rx = f.PrescriptionFactory(patient=patient, status=PrescriptionStatus.DRAFT)
     client.force_login(rx.prescriber)
     url = reverse("admin:titration_compoundedprescription_change", args=[rx.pk])
     from tests.conftest import admin_form_data
 
-    data = {**admin_form_data(client.get(url)), "status": "active", "_save": "Save"}
-    response = client.post(url, data)
-    assert response.status_code == 200
-    assert "Blocked" in response.content.decode()
+    page = client.get(url)
+    assert b'name="_save"' not in page.content
+    data = {**admin_form_data(page), "status": "active", "_save": "Save"}
+    assert client.post(url, data).status_code == 403
+    assert client.post(url, {**data, "override_reason": "washout confirmed by phone"}).status_code == 403
     rx.refresh_from_db()
     assert rx.status == PrescriptionStatus.DRAFT
-    response = client.post(url, {**data, "override_reason": "washout confirmed by phone"})
-    assert response.status_code == 302
-    rx.refresh_from_db()
-    assert rx.status == PrescriptionStatus.ACTIVE
-    assert [e.outcome for e in SafetyGateEvent.objects.order_by("id")] == ["blocked", "overridden"]
+    assert not SafetyGateEvent.objects.exists()  # not even reached: nothing to record
 
 
 def test_admin_shows_the_conflict_loudly_when_a_medication_is_saved(client, prescriber, patient):
@@ -358,16 +357,18 @@ def test_checkin_answering_no_adds_nothing(patient):
     assert not MedicationStatement.objects.filter(patient=patient).exists()
 
 
-def test_saving_a_prescription_shows_open_conflicts_at_once(client, patient):
-    rx = f.PrescriptionFactory(patient=patient, status=PrescriptionStatus.DRAFT)
-    (med,) = MedicationStatement.objects.bulk_create(  # on the list, but never checked yet
-        [MedicationStatement(patient=patient, clinic=patient.clinic, name="Dilaudid 2 mg", route="oral")]
-    )
+def test_the_prescription_page_shows_open_conflicts_and_saves_nothing(client, patient):
+    rx = f.PrescriptionFactory(patient=patient, status=PrescriptionStatus.DRAFT, sig="1 capsule at bedtime")
+    med = f.MedicationFactory(patient=patient, name="Dilaudid 2 mg", route="oral")  # checked as it is saved
     client.force_login(rx.prescriber)
     url = reverse("admin:titration_compoundedprescription_change", args=[rx.pk])
     from tests.conftest import admin_form_data
 
-    response = client.post(url, {**admin_form_data(client.get(url)), "sig": "1 capsule at night"}, follow=True)
-    shown = [str(m) for m in response.context["messages"]]
+    page = client.get(url)
+    shown = [str(m) for m in page.context["messages"]]
     assert any(m.startswith("OPIOID CONFLICT: Dilaudid") for m in shown), shown
+    response = client.post(url, {**admin_form_data(page), "sig": "1 capsule at night"})
+    assert response.status_code == 403
+    rx.refresh_from_db()
+    assert rx.sig == "1 capsule at bedtime"
     assert flags_of(med)[0].status == FlagStatus.OPEN

@@ -5,12 +5,13 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from patients import lab_rules, labs
+from patients import services as patient_services
 from patients.flag_models import ClinicianTask, ConflictFlag
 from patients.lab_rules import ALERT, BLOCK, OK, LiverResult, liver_check, liver_finding
 from patients.models import LabResult
@@ -361,20 +362,31 @@ def close_form(task, note):
     return {"status": "done", "completed_note": note}
 
 
-def test_only_a_prescriber_closes_a_liver_review_and_says_what_was_reviewed_LAB2(client, prescriber, nurse, patient):
+def test_nobody_closes_a_liver_review_in_the_admin_LAB2(client, prescriber, nurse, operator, patient):
+    # A liver review is closed on the clinic pages through patients.services.task_close (next test); the admin
+    # shows the task read-only and refuses the POST, whoever sends it.
     liver(patient, "900")
     (task,) = tasks(patient, "lab_review")
     url = reverse("admin:patients_cliniciantask_change", args=[task.pk])
-    client.force_login(nurse)
-    response = client.post(url, close_form(task, "looked at it"))
-    assert "Only a prescriber of this clinic can close this review" in response.content.decode()
-    client.force_login(prescriber)
-    response = client.post(url, close_form(task, "  "))
-    assert "Say what you reviewed" in response.content.decode()
+    for user in (nurse, prescriber, operator):
+        client.force_login(user)
+        page = client.get(url)
+        assert page.status_code == 200 and b'name="_save"' not in page.content
+        assert client.post(url, close_form(task, "repeat ALT 38 U/L; continue titration")).status_code == 403
+    task.refresh_from_db()
+    assert (task.status, task.completed_by) == ("open", None)
+
+
+def test_only_a_prescriber_closes_a_liver_review_and_says_what_was_reviewed_LAB2(prescriber, nurse, patient):
+    liver(patient, "900")
+    (task,) = tasks(patient, "lab_review")
+    with pytest.raises(PermissionDenied, match="Only a prescriber of this clinic can close this review"):
+        patient_services.task_close(actor=nurse, task=task, note="looked at it")
+    with pytest.raises(ValidationError, match="Say what you reviewed"):
+        patient_services.task_close(actor=prescriber, task=task, note="  ")
     task.refresh_from_db()
     assert task.status == "open"
-    response = client.post(url, close_form(task, "repeat ALT 38 U/L; continue titration"))
-    assert response.status_code == 302
+    patient_services.task_close(actor=prescriber, task=task, note="repeat ALT 38 U/L; continue titration")
     task.refresh_from_db()
     assert (task.status, task.completed_by) == ("done", prescriber)
 

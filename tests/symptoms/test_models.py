@@ -146,11 +146,16 @@ def test_checkin_delete_keeps_the_row_and_hides_it(patient, checkin):
     assert list(patient.checkins.all()) == []
 
 
-def test_checkin_change_through_admin_records_who_and_what(admin_change, nurse, patient):
-    # Whole seconds: the admin's time widget drops microseconds, which would show as a change.
-    checkin = f.CheckInFactory(patient=patient, recorded_at=timezone.now().replace(microsecond=0))
+def test_checkin_is_not_changed_through_the_admin_and_a_change_records_who_and_what(admin_change, nurse, patient):
+    # What the patient reported is read-only in the admin (issue 10): the page shows it, a save is refused.
+    checkin = f.CheckInFactory(patient=patient, recorded_at=timezone.now().replace(microsecond=0), pain=6)
     response = admin_change(nurse, checkin, pain="3")
-    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+    assert response.status_code == 403
+    checkin.refresh_from_db()
+    assert (checkin.pain, checkin.history.count()) == (6, 1)
+    checkin._history_user = nurse  # a change made by a service, with its user
+    checkin.pain = 3
+    checkin.save()
     latest, previous = checkin.history.all()[:2]
     assert (latest.history_user, latest.pain) == (nurse, 3)
     assert latest.diff_against(previous).changed_fields == ["pain"]

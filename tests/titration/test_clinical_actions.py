@@ -381,3 +381,14 @@ def test_every_action_refuses_a_plan_that_is_not_active(on_ldn, prescriber):
         with pytest.raises(ValidationError):
             action()
     assert StepStatus.ACTIVE not in {s for _, _, s in _statuses(plan)}
+
+
+def test_the_gates_refusal_names_the_rule_behind_each_reason_OPI_W1(norco, on_ldn, prescriber):
+    rx = _rx(on_ldn, prescriber, status="draft", start_on=TODAY)
+    with pytest.raises(patient_services.ConflictBlocked) as open_flag:
+        services.prescription_activate(actor=prescriber, prescription=rx)
+    assert open_flag.value.rules == ["2.1"]  # an open conflict blocks LDN
+    patient_services.flag_acknowledge(actor=prescriber, flag=norco, reason=AcknowledgeReason.NOT_TAKING)
+    with pytest.raises(patient_services.ConflictBlocked) as too_early:
+        services.prescription_activate(actor=prescriber, prescription=rx)
+    assert too_early.value.rules == ["OPI-W1"]

@@ -192,8 +192,9 @@ def test_second_active_plan_refused_by_full_clean(patient):
     f.PlanFactory(patient=patient, status="active")
     second = f.PlanFactory.build(patient=patient, status="active")
     second.clinic_id = patient.clinic_id
-    # Today the message is the constraint's name; the point here is that the admin form refuses it.
-    assert clean_errors(second)
+    assert clean_errors(second) == {
+        "__all__": ["The patient already has an active plan: complete or discontinue it first."]
+    }
 
 
 def test_paused_or_archived_plan_does_not_block_a_new_active_plan(patient, other_patient):
@@ -348,19 +349,28 @@ def test_delete_keeps_the_row_and_hides_it(model, patient):
 # --- History -----------------------------------------------------------------------------------
 
 
-def test_prescription_change_through_admin_records_who_and_what(admin_change, prescriber, rx):
-    response = admin_change(prescriber, rx, refills="5", prescriber=str(prescriber.pk))
-    assert response.status_code == 302
+def test_prescription_change_records_who_and_what_and_the_admin_makes_none(admin_change, prescriber, rx):
+    # Prescriptions are read-only in the admin (issue 10): the POST is refused and nothing is recorded.
+    assert admin_change(prescriber, rx, refills="5", prescriber=str(prescriber.pk)).status_code == 403
+    assert rx.history.count() == 1
+    rx._history_user = prescriber  # a change made by a service, with its user
+    rx.refills, rx.prescriber = 5, prescriber
+    rx.save()
     latest, previous = rx.history.all()[:2]
     assert (latest.history_type, latest.history_user) == ("~", prescriber)
     assert set(latest.diff_against(previous).changed_fields) == {"refills", "prescriber"}
 
 
-def test_plan_and_step_changes_through_admin_record_who_and_what(admin_change, prescriber, patient):
+def test_plan_and_step_changes_record_who_and_what_and_the_admin_makes_none(admin_change, prescriber, patient):
     step = f.StepFactory(plan__patient=patient, dose_mg=D("1.5"))
     plan = step.plan
     response = admin_change(prescriber, plan, target_dose_mg="3.000", **{"steps-0-dose_mg": "0.750"})
-    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+    assert response.status_code == 403  # plans and steps are read-only in the admin (issue 10)
+    assert (plan.history.count(), step.history.count()) == (1, 1)
+    plan._history_user = step._history_user = prescriber  # changes made by a service, with its user
+    plan.target_dose_mg, step.dose_mg = D("3.000"), D("0.750")
+    plan.save()
+    step.save()
     plan_latest, plan_previous = plan.history.all()[:2]
     assert plan_latest.history_user == prescriber
     assert plan_latest.diff_against(plan_previous).changed_fields == ["target_dose_mg"]
@@ -378,11 +388,17 @@ def test_nurse_cannot_change_a_step_through_the_plan_DOSE_1(admin_change, nurse,
     assert step.dose_mg == D("1.5")
 
 
-def test_admin_refuses_a_step_above_hard_max_with_the_reason_DOSE_1(admin_change, prescriber, patient):
+def test_a_step_above_hard_max_is_refused_with_the_reason_DOSE_1(admin_change, prescriber, patient):
+    from django.forms import modelform_factory
+
     step = f.StepFactory(plan__patient=patient, dose_mg=D("1.5"))
-    response = admin_change(prescriber, step.plan, **{"steps-0-dose_mg": "5.010"})
-    assert response.status_code == 200
-    assert b"that is not low-dose naltrexone" in response.content
+    assert admin_change(prescriber, step.plan, **{"steps-0-dose_mg": "5.010"}).status_code == 403  # read-only
+    fields = ["sequence", "dose_mg", "planned_start", "min_days", "status"]
+    form = modelform_factory(TitrationStep, fields=fields)(
+        {"sequence": 1, "dose_mg": "5.010", "planned_start": "2026-01-05", "min_days": 7, "status": "planned"},
+        instance=step,
+    )
+    assert form.errors == {"dose_mg": ["5.010 mg is above 5.0 mg: that is not low-dose naltrexone."]}
     step.refresh_from_db()
     assert step.dose_mg == D("1.5")
 

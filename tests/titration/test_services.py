@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from patients.models import ClinicianTask
@@ -209,8 +210,8 @@ def test_admin_shows_the_plan_with_dates_quantities_and_why_it_is_held(client, r
         assert text in page
 
 
-def test_admin_previews_a_protocol_schedule_with_quantities_before_saving(client, rx):
-    client.force_login(rx.prescriber)
+def test_the_admin_has_no_plan_from_protocol_page_any_more(client, nurse, other_patient, rx):
+    # Plans are made from a protocol on the clinic pages (preview, then save); the admin's page is gone (issue 10).
     url = "/admin/titration/titrationplan/from-protocol/"
     form = {
         "patient": rx.patient.pk,
@@ -218,26 +219,11 @@ def test_admin_previews_a_protocol_schedule_with_quantities_before_saving(client
         "prescription": rx.pk,
         "start": "2026-03-23",
     }
-    page = client.post(url, {**form, "preview": "1"}).content.decode()
-    assert "2 capsules of 1.5 mg" in page and "Mon 30 Mar 2026" in page
-    assert not rx.patient.titration_plans.exists()  # a preview saves nothing
-    response = client.post(url, {**form, "save": "1"})
-    assert response.status_code == 302
-    plan = rx.patient.titration_plans.get()
-    assert (plan.status, plan.steps.count()) == ("draft", 3)
-
-
-def test_plan_preview_page_is_for_prescribers_and_their_own_patients(client, nurse, other_patient, rx):
-    client.force_login(nurse)
-    assert client.get("/admin/titration/titrationplan/from-protocol/").status_code == 403
-    client.force_login(rx.prescriber)
-    page = client.post(
-        "/admin/titration/titrationplan/from-protocol/",
-        {
-            "patient": other_patient.pk,
-            "protocol": TitrationProtocol.objects.first().pk,
-            "start": "2026-03-23",
-            "preview": "1",
-        },
-    )
-    assert "Select a valid choice" in page.content.decode()
+    with pytest.raises(NoReverseMatch):
+        reverse("admin:titration_titrationplan_from_protocol")
+    for user in (rx.prescriber, nurse):
+        client.force_login(user)
+        for data in (form, {**form, "patient": other_patient.pk}):
+            response = client.post(url, {**data, "save": "1"}, follow=True)  # ends on the admin index
+            assert response.status_code == 200 and b'name="save"' not in response.content
+    assert not rx.patient.titration_plans.exists() and not other_patient.titration_plans.exists()
