@@ -729,3 +729,23 @@ def test_the_patients_address_is_kept_for_the_printed_prescription(login, prescr
     patient.refresh_from_db()
     assert patient.address == "12 Station Road\nLeeds LS1 4AB"
     assert "address" in patient.history.latest().history_change_reason
+
+
+def test_a_nurse_invites_the_patient_to_the_portal_from_the_clinic_pages(
+    login, nurse, patient, smtp_server, django_capture_on_commit_callbacks
+):
+    page = login(nurse).get(reverse("clinic:patient-edit", args=[patient.pk])).content.decode()
+    assert "Invite to the patient portal" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = login(nurse).post(reverse("clinic:portal-invite", args=[patient.pk]), follow=True)
+    assert "Invitation to the patient portal was sent to" in response.content.decode()
+    patient.refresh_from_db()
+    assert patient.user is not None
+    assert [m["To"] for m in smtp_server.recorder.messages] == [patient.email]
+
+
+def test_a_clinic_admin_or_another_clinic_cannot_invite(login, clinic_admin, other_prescriber, patient, smtp_server):
+    refused = login(clinic_admin).post(reverse("clinic:portal-invite", args=[patient.pk]))
+    assert refused.status_code == 403 and "nurse or prescriber" in refused.content.decode()
+    assert login(other_prescriber).post(reverse("clinic:portal-invite", args=[patient.pk])).status_code == 404
+    assert smtp_server.recorder.messages == []
