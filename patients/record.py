@@ -36,6 +36,7 @@ from .models import (
     _zones,
 )
 from .services import patient_today
+from .today import zone_today
 
 EARLIEST = dt.date(1900, 1, 1)
 CLINICAL = frozenset({Role.PRESCRIBER, Role.NURSE})
@@ -128,7 +129,7 @@ def _patient_errors(patient: Patient) -> dict[str, list[str]]:
     except ValidationError as exc:
         _merge(errors, exc)
     zone = zoneinfo.ZoneInfo(patient.time_zone if patient.time_zone in _zones() else patient.clinic.time_zone)
-    today = timezone.now().astimezone(zone).date()
+    today = zone_today(zone)
     dob = patient.date_of_birth
     if isinstance(dob, dt.date) and "date_of_birth" not in errors:
         if dob > today:

@@ -31,6 +31,7 @@ from .flag_models import (
     TestResult,
 )
 from .models import MedicationSource, MedicationStatement, Patient, PatientStatus, Role, Route
+from .today import patient_today  # the one "today" for a patient; callers import it from here too
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +56,6 @@ class ConflictBlocked(Exception):
             "A prescriber may override with a reason."
         )
         super().__init__(self.message)
-
-
-def patient_today(patient: Patient) -> dt.date:
-    return timezone.now().astimezone(patient.zone).date()
 
 
 def _kind_for(result: opioids.MatchResult) -> str | None:

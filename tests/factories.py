@@ -37,6 +37,7 @@ from titration.models import (
 )
 
 PASSWORD = "correct-horse-battery-9"
+ZONE = "Europe/London"  # the test patients' time zone: their "today" is not the server's UTC date
 
 
 class ClinicFactory(factory.django.DjangoModelFactory):
@@ -86,7 +87,7 @@ class PatientFactory(factory.django.DjangoModelFactory):
     date_of_birth = dt.date(1980, 5, 17)
     sex = "female"
     email = factory.LazyAttribute(lambda p: f"{p.mrn.lower()}@patients.example.test")
-    time_zone = "Europe/London"
+    time_zone = ZONE
 
 
 class PatientConditionFactory(factory.django.DjangoModelFactory):

@@ -21,6 +21,7 @@ from django.utils import timezone
 from patients import services as patient_services
 from patients.flag_models import AcknowledgeReason, ClinicianTask, ConflictFlag, SafetyGateEvent
 from patients.models import Clinic, LabResult, MedicationStatement, Membership, Patient, PatientStatus, Role, User
+from patients.today import patient_today, zone_today
 from symptoms.models import NRS_FIELDS, Severity, SideEffect, SideEffectReport, SymptomCheckIn
 from titration import content, demo, prescribing, services
 from titration.management.commands import seed_demo as command
@@ -70,7 +71,7 @@ def current_step(plan) -> TitrationStep:
 
 def demo_today() -> dt.date:
     """The demo patients' own date (Europe/London)."""
-    return timezone.localdate(timezone=zoneinfo.ZoneInfo(demo.ZONE))
+    return zone_today(demo.ZONE)
 
 
 def named(first: str, last: str) -> Patient:
@@ -271,7 +272,7 @@ class TestDemoContents:
     def test_patients_have_conditions_with_diagnosis_dates_several_for_some(self):
         for patient in Patient.objects.prefetch_related("conditions"):
             conditions = list(patient.conditions.all())
-            assert conditions and all(c.diagnosed_on and c.diagnosed_on < timezone.localdate() for c in conditions)
+            assert conditions and all(c.diagnosed_on and c.diagnosed_on < zone_today(demo.ZONE) for c in conditions)
         several = [p for p in Patient.objects.all() if p.conditions.count() > 1]
         assert len(several) >= 5
 
@@ -316,7 +317,7 @@ class TestDemoContents:
         now = timezone.now()
         new_starts = []
         for plan in active_plans():
-            days = [c.recorded_at.date() for c in plan.patient.checkins.order_by("recorded_at")]
+            days = [patient_today(plan.patient, c.recorded_at) for c in plan.patient.checkins.order_by("recorded_at")]
             before = [d for d in days if d < plan.start_date]
             after = [d for d in days if d >= plan.start_date]
             assert len(before) >= 2 and all((plan.start_date - d).days <= 14 for d in before)
@@ -326,7 +327,7 @@ class TestDemoContents:
                 continue
             assert len(after) >= 12
             assert {(b - a).days for a, b in zip(after, after[1:], strict=False)} == {7}
-            assert (timezone.localdate() - after[-1]).days <= 7
+            assert (patient_today(plan.patient) - after[-1]).days <= 7
         assert new_starts == ["Shaw"]
         assert not SymptomCheckIn.objects.filter(recorded_at__gt=now).exists()
 

@@ -39,6 +39,7 @@ from patients.models import (
     PatientStatus,
     User,
 )
+from patients.today import zone_today
 from symptoms.services import checkin_submit
 from titration import demo, efficacy, prescribing, reminders, rules, services
 from titration.demo import MEDS, SPECS, Spec
@@ -161,7 +162,7 @@ class Story:
 
     def __init__(self, *, now: dt.datetime):
         self.now = now
-        self.today = now.astimezone(ZONE).date()
+        self.today = zone_today(ZONE, now)
         self.events: list[tuple] = []
         self.charts: list[Chart] = []
         self.protocols = {p.key: p for p in TitrationProtocol.objects.prefetch_related("steps")}
