@@ -23,11 +23,16 @@ $(STAMP): pyproject.toml
 
 # Local run: DEBUG on (runserver serves static files, no HTTPS redirect) unless you set it.
 run: export DEBUG := $(or $(DEBUG),1)
+# seed_demo, web and worker build patient links (SITE_URL) from the address served, unless SITE_URL is set.
+run: export HOST := $(HOST)
+run: export PORT := $(PORT)
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo
-	@echo "  ldnclinic is starting: http://$(HOST):$(PORT)/admin/  (web, Celery worker and beat; Ctrl-C stops all three)"
+	@echo "  ldnclinic is starting (web, Celery worker and beat; Ctrl-C stops all three):"
+	@echo "    staff:    http://$(HOST):$(PORT)/clinic/"
+	@echo "    patients: http://$(HOST):$(PORT)/me/login/"
 	@echo
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
 

@@ -59,6 +59,9 @@ class PatientForm(RecordForm):
     mobile = forms.CharField(
         required=False, max_length=32, help_text="For text reminders, for example +44 7700 900123."
     )
+    address = forms.CharField(
+        required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text="Printed on prescriptions."
+    )
     time_zone = forms.ChoiceField(choices=[(z, z) for z in ZONES], initial="Europe/London")
     dose_time = forms.ChoiceField(label="Dose time", choices=DoseTime.choices, initial=DoseTime.BEDTIME)
 

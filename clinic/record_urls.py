@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from . import views_invite
 from . import views_record as views
 
 ACCESS: dict[str, str] = {
@@ -18,6 +19,7 @@ ACCESS: dict[str, str] = {
     "patient-status": "staff_object",
     "flag": "staff_object",
     "task": "staff_object",
+    "portal-invite": "staff_post",
 }
 urlpatterns: list = [
     path("patients/new/", views.patient_new, name="patient-new"),
@@ -33,4 +35,5 @@ urlpatterns: list = [
     path("patients/<int:pk>/status/", views.patient_status, name="patient-status"),
     path("flags/<int:pk>/", views.flag, name="flag"),
     path("tasks/<int:pk>/", views.task, name="task"),
+    path("patients/<int:pk>/portal-invite/", views_invite.portal_invite, name="portal-invite"),
 ]

@@ -257,8 +257,13 @@ SMS_TWILIO_AUTH_TOKEN = env_str("SMS_TWILIO_AUTH_TOKEN", "")
 SMS_FROM_NUMBER = env_str("SMS_FROM_NUMBER", "")
 # A check-in link in a reminder works for this many hours (single use).
 CHECKIN_LINK_HOURS = env_int("CHECKIN_LINK_HOURS", 72, minimum=1)
-# Links in reminders point here (the patient's check-in page).
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Links in reminders point here (the patient's check-in page). Unset, they follow the address `make run`
+# serves: HOST and PORT, as the Procfile's runserver reads them (an IPv6 host goes in brackets).
+SITE_URL = env_str("SITE_URL")
+if SITE_URL is None:
+    _host = env_str("HOST", "127.0.0.1")
+    SITE_URL = f"http://{f'[{_host}]' if ':' in _host else _host}:{env_int('PORT', 8000, minimum=1, maximum=65535)}"
+SITE_URL = SITE_URL.rstrip("/")
 # Reminder outbox: how many rows one beat tick sends, and how long a claimed row may stay "sending"
 # before another tick takes it back (a worker killed mid-send).
 REMINDER_BATCH_SIZE = env_int("REMINDER_BATCH_SIZE", 500, minimum=1)

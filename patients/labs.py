@@ -17,6 +17,7 @@ from django.utils import timezone
 from . import lab_rules
 from .flag_models import ClinicianTask, TaskKind, TaskStatus
 from .models import LabResult, LabTest, MedicationSource, MedicationStatement, Patient, ScreenResult
+from .today import patient_today
 
 TASK_KIND = {lab_rules.ALERT: TaskKind.LAB_ALERT, lab_rules.BLOCK: TaskKind.LAB_REVIEW}
 
@@ -57,7 +58,7 @@ def labs_evaluate(*, patient: Patient) -> lab_rules.LiverCheck:
                     "kind": TASK_KIND[finding.level],
                     "title": finding.text[:200],
                     "detail": finding.text,
-                    "due_on": now.astimezone(patient.zone).date(),
+                    "due_on": patient_today(patient, now),
                 },
             )
         archived = LabResult.all_objects.filter(patient=patient, deleted_at__isnull=False).values_list("pk", flat=True)

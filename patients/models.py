@@ -123,6 +123,7 @@ class Patient(ClinicOwned, SoftDeletable):
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
     date_of_birth = models.DateField()
+    address = models.TextField(blank=True, help_text="Postal address, as printed on a prescription.")
     sex = models.CharField(max_length=10, choices=Sex.choices, default=Sex.UNKNOWN)
     email = models.EmailField(blank=True)
     mobile = models.CharField(max_length=32, blank=True)

@@ -36,11 +36,23 @@ from .models import (
     _zones,
 )
 from .services import patient_today
+from .today import zone_today
 
 EARLIEST = dt.date(1900, 1, 1)
 CLINICAL = frozenset({Role.PRESCRIBER, Role.NURSE})
 PRESCRIBERS = frozenset({Role.PRESCRIBER})
-DEMOGRAPHICS = ("mrn", "first_name", "last_name", "date_of_birth", "sex", "email", "mobile", "time_zone", "dose_time")
+DEMOGRAPHICS = (
+    "mrn",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "sex",
+    "email",
+    "mobile",
+    "address",
+    "time_zone",
+    "dose_time",
+)
 MEDICATION_FIELDS = ("name", "dose", "route", "release", "start_date", "last_dose_date", "source", "notes")
 # Changing these re-runs the matcher: it can turn a conflict into "no longer an opioid" (OPI-2).
 MATCHED_FIELDS = frozenset({"name", "dose", "route", "release"})
@@ -117,7 +129,7 @@ def _patient_errors(patient: Patient) -> dict[str, list[str]]:
     except ValidationError as exc:
         _merge(errors, exc)
     zone = zoneinfo.ZoneInfo(patient.time_zone if patient.time_zone in _zones() else patient.clinic.time_zone)
-    today = timezone.now().astimezone(zone).date()
+    today = zone_today(zone)
     dob = patient.date_of_birth
     if isinstance(dob, dt.date) and "date_of_birth" not in errors:
         if dob > today:
@@ -166,6 +178,7 @@ def patient_create(
     sex: str = "unknown",
     email: str = "",
     mobile: str = "",
+    address: str = "",
     time_zone: str = "Europe/London",
     dose_time: str = DoseTime.BEDTIME,
     conditions: list | tuple = (),
@@ -187,6 +200,7 @@ def patient_create(
         sex=sex,
         email=_clean_text(email),
         mobile=_clean_text(mobile),
+        address=address.strip(),
         time_zone=time_zone,
         dose_time=dose_time,
     )

@@ -31,6 +31,7 @@ from .flag_models import (
     TestResult,
 )
 from .models import MedicationSource, MedicationStatement, Patient, PatientStatus, Role, Route
+from .today import patient_today  # the one "today" for a patient; callers import it from here too
 
 logger = logging.getLogger(__name__)
 
@@ -41,19 +42,20 @@ ROUTE_HINTS = {Route.TRANSDERMAL: "patch"}
 class ConflictBlocked(Exception):
     """An action was stopped by the opioid gate; ``flags`` says which, ``reasons`` and ``message`` say why."""
 
-    def __init__(self, action: str, flags: list[ConflictFlag], reasons: list[str] | None = None):
+    def __init__(
+        self, action: str, flags: list[ConflictFlag], reasons: list[str] | None = None, rules: list[str] | None = None
+    ):
         self.action = action
         self.flags = flags
         self.reasons = reasons or [f"{f.get_kind_display()}: {f.medication_text}" for f in flags]
+        # The rule behind each reason: an open flag blocks LDN (domain.md 2.1); a start before the earliest safe
+        # start is OPI-W1 (or OPI-W2 when a prescriber shortened the washout).
+        self.rules = rules or ["2.1"] * len(self.reasons)
         self.message = (
             f"Blocked: {GateAction(action).label.lower()}: {'; '.join(self.reasons)}. "
             "A prescriber may override with a reason."
         )
         super().__init__(self.message)
-
-
-def patient_today(patient: Patient) -> dt.date:
-    return timezone.now().astimezone(patient.zone).date()
 
 
 def _kind_for(result: opioids.MatchResult) -> str | None:
@@ -434,10 +436,12 @@ def opioid_gate(
     """
     flags = open_flags(patient)
     reasons = [f"{f.get_kind_display()}: {f.medication_text}" for f in flags]
+    rule_ids = ["2.1"] * len(flags)
     if action in (GateAction.ACTIVATE_PRESCRIPTION, GateAction.START_PLAN):
         start_on = start_on or patient_today(patient)
         for flag in _before_safe_start(patient, start_on):
             flags.append(flag)
+            rule_ids.append("OPI-W2" if flag.shortened_washout_days else "OPI-W1")
             reasons.append(
                 f"LDN start {start_on:%d %b %Y} is before the earliest safe start {flag.earliest_safe_start:%d %b %Y} "
                 f"after {flag.medication_text} ({flag.earliest_start_note or 'OPI-W1'})"
@@ -457,7 +461,7 @@ def opioid_gate(
         )
         event.flags.set(flags)
     if not overriding:
-        raise ConflictBlocked(action, flags, reasons)
+        raise ConflictBlocked(action, flags, reasons, rule_ids)
     logger.warning("opioid gate overridden by %s for patient %s: %s", actor, patient.pk, override_reason)
     return event
 

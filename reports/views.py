@@ -13,7 +13,6 @@ import datetime as dt
 import functools
 import logging
 import re
-import zoneinfo
 
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
@@ -26,6 +25,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from ldnclinic.admin import CLINIC_ADMIN, NURSE, PRESCRIBER, user_roles
+from patients.today import clinic_today, zone_today
 
 from . import csvfile, selectors, summary, summary_tables
 from .exports import EXPORTS, Export
@@ -66,7 +66,7 @@ SUMMARY_TITLE = "Clinic report"
 
 def _today(clinics) -> dt.date:
     """Today in the (first) clinic's time zone, as the export file names have it."""
-    return timezone.localdate(timezone=zoneinfo.ZoneInfo(clinics[0].time_zone)) if clinics else timezone.localdate()
+    return clinic_today(clinics[0]) if clinics else zone_today(dt.UTC)  # no clinic, no rows: UTC
 
 
 @never_cache

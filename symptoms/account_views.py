@@ -25,8 +25,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ldnclinic import throttle
+from patients.today import patient_today
 
-from . import accounts, calendar_feeds, services
+from . import accounts, calendar_feeds
 
 logger = logging.getLogger(__name__)
 
@@ -190,9 +191,7 @@ def calendar_feed(request, token: str):
     if feed is None:
         return _no_feed()
     patient = feed.patient
-    body = calendar_feeds.calendar_ics(
-        patient, today=services.local_today(patient), refresh=calendar_feeds.FEED_REFRESH
-    )
+    body = calendar_feeds.calendar_ics(patient, today=patient_today(patient), refresh=calendar_feeds.FEED_REFRESH)
     calendar_feeds.mark_fetched(feed)
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="my-ldn.ics"'

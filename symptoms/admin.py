@@ -1,11 +1,9 @@
-import zoneinfo
-
 from django import forms
 from django.contrib import admin
-from django.utils import timezone
 
 from ldnclinic.admin import CLINIC_ADMIN, PRESCRIBER, ReadOnlyAdmin, ReadOnlyInline, ScopedAdmin
 from patients.models import Clinic
+from patients.today import clinic_today
 
 from .instrument_models import InstrumentLicence, InstrumentScore
 from .models import SideEffectReport, SymptomCheckIn
@@ -137,4 +135,4 @@ class InstrumentLicenceAdmin(ScopedAdmin):
 
     @admin.display(boolean=True, description="current today")
     def current(self, obj) -> bool:
-        return obj.is_current(timezone.localdate(timezone=zoneinfo.ZoneInfo(obj.clinic.time_zone)))  # the clinic's day
+        return obj.is_current(clinic_today(obj.clinic))  # the clinic's day

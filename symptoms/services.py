@@ -162,10 +162,6 @@ def checkin_submit(
     return checkin
 
 
-def local_today(patient) -> dt.date:
-    return timezone.now().astimezone(patient.zone).date()
-
-
 def side_effects_mark_reviewed(*, actor, patient, up_to: dt.datetime) -> SideEffectReview:
     """A clinician has looked at the side effects ``patient`` reported in check-ins recorded up to
     ``up_to`` (the newest one they were shown, so a check-in arriving meanwhile stays on the worklist).

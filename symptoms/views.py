@@ -6,6 +6,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from patients.today import patient_today
+
 from . import calendar_feeds, hooks, invitations, selectors, services
 from .forms import CheckInForm
 
@@ -15,12 +17,12 @@ NEW_LINK_HELP = "Ask your clinic for a new link, or log in to your patient page 
 def _checkin_form(request, patient) -> CheckInForm:
     """The check-in form with the modules due for ``patient`` today, worked out again on every request:
     what was shown is never taken from the browser (PRO-2, PRO-3)."""
-    due = selectors.checkin_modules_due(patient=patient, today=services.local_today(patient))
+    due = selectors.checkin_modules_due(patient=patient, today=patient_today(patient))
     return CheckInForm(request.POST or None, modules=due.shown)
 
 
 def _context(patient, form, **extra):
-    today = services.local_today(patient)
+    today = patient_today(patient)
     return {"patient": patient, "form": form, "dose": hooks.dose_summary(patient, today), **extra}
 
 
@@ -101,7 +103,7 @@ def portal_thanks(request):
 def portal_home(request):
     patient = _patient_of(request)
     recent = list(patient.checkins.order_by("-recorded_at")[:26])
-    today = services.local_today(patient)
+    today = patient_today(patient)
     plan = hooks.calendar(patient, today)
     doses = sorted(plan["doses"])
     chart = []
@@ -127,7 +129,7 @@ def portal_home(request):
 def portal_calendar(request):
     """The titration calendar as an iCalendar file for the patient's phone (RFC 5545)."""
     patient = _patient_of(request)
-    body = calendar_feeds.calendar_ics(patient, today=services.local_today(patient))
+    body = calendar_feeds.calendar_ics(patient, today=patient_today(patient))
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="my-ldn.ics"'
     return response

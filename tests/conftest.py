@@ -1,12 +1,72 @@
-"""Actors for the tests: two clinics, their staff in each role, and patients with logins."""
+"""Actors for the tests: two clinics, their staff in each role, and patients with logins.
 
+``--clock=ISO-INSTANT`` (or ``LDN_TEST_CLOCK``) runs the whole session at that instant, the clock
+ticking on from there, so the suite can be tried at an awkward moment (23:30 UTC in summer time, the
+night the clocks change). ``tests/test_clock_instants.py`` keeps a representative set checked in CI.
+"""
+
+import datetime as dt
+import os
 import uuid
 
 import pytest
+import time_machine
 
 from patients.models import Role
 
 from . import factories as f
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--clock",
+        default=os.environ.get("LDN_TEST_CLOCK", ""),
+        metavar="ISO-INSTANT",
+        help="run the session as if it were this instant, e.g. 2026-03-29T00:30:00Z (env LDN_TEST_CLOCK); "
+        "the clock ticks on from there",
+    )
+
+
+def clock_instant(value: str) -> dt.datetime:
+    """An ISO 8601 instant with its offset (``Z`` or ``+01:00``); a local time without one is ambiguous."""
+    try:
+        instant = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise pytest.UsageError(f"--clock={value!r} is not an ISO 8601 instant (e.g. 2026-03-29T00:30:00Z)") from None
+    if instant.tzinfo is None:
+        raise pytest.UsageError(f"--clock={value!r} needs an offset (Z or +HH:MM): a local time is ambiguous")
+    return instant
+
+
+def pytest_configure(config):
+    value = config.getoption("--clock")
+    if value:  # started before collection and the test database, so everything sees the same instant
+        config._ldn_clock = time_machine.travel(clock_instant(value), tick=True)
+        config._ldn_clock.start()
+
+
+def pytest_unconfigure(config):
+    clock = getattr(config, "_ldn_clock", None)
+    if clock is not None:
+        clock.stop()
+
+
+def pytest_report_header(config):
+    value = config.getoption("--clock")
+    return f"clock: travelled to {clock_instant(value).isoformat()} (ticking)" if value else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _empty_file_cache():
+    """Each session starts with an empty embedded file cache. Entries from earlier sessions stay live for
+    their timeout (and forever to a session travelled to an earlier instant), and once the cache holds 300
+    files Django culls a third of them at random, which can delete a throttle count in the middle of a test.
+    The Redis cache (REDIS_URL) expires entries itself and is left alone."""
+    from django.core.cache import caches
+    from django.core.cache.backends.filebased import FileBasedCache
+
+    if isinstance(caches["default"], FileBasedCache):
+        caches["default"].clear()
 
 
 @pytest.fixture(autouse=True)

@@ -27,9 +27,17 @@ from symptoms.models import (
     SideEffectReview,
     SymptomCheckIn,
 )
-from titration.models import CompoundedPrescription, Pharmacy, Reminder, TitrationPlan, TitrationStep
+from titration.models import (
+    CompoundedPrescription,
+    Pharmacy,
+    PrescriberCredential,
+    Reminder,
+    TitrationPlan,
+    TitrationStep,
+)
 
 PASSWORD = "correct-horse-battery-9"
+ZONE = "Europe/London"  # the test patients' time zone: their "today" is not the server's UTC date
 
 
 class ClinicFactory(factory.django.DjangoModelFactory):
@@ -79,7 +87,7 @@ class PatientFactory(factory.django.DjangoModelFactory):
     date_of_birth = dt.date(1980, 5, 17)
     sex = "female"
     email = factory.LazyAttribute(lambda p: f"{p.mrn.lower()}@patients.example.test")
-    time_zone = "Europe/London"
+    time_zone = ZONE
 
 
 class PatientConditionFactory(factory.django.DjangoModelFactory):
@@ -145,6 +153,16 @@ class PrescriptionFactory(factory.django.DjangoModelFactory):
     written_on = dt.date(2026, 1, 5)
     start_on = dt.date(2026, 1, 10)
     status = "active"
+
+
+class PrescriberCredentialFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PrescriberCredential
+
+    clinic = factory.SubFactory(ClinicFactory)
+    user = factory.LazyAttribute(lambda c: MembershipFactory(clinic=c.clinic, role=Role.PRESCRIBER).user)
+    credentials = "MD"
+    licence_numbers = factory.Sequence(lambda n: f"State licence MD{n:06d}\nNPI 12345{n:05d}")
 
 
 class PlanFactory(factory.django.DjangoModelFactory):

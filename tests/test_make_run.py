@@ -1,5 +1,6 @@
 """`make run` as a new user meets it: one command sets up and starts web, worker and beat on the
-embedded defaults with demo data, serves the admin, beat ticks reach the worker, Ctrl-C stops all.
+embedded defaults with demo data, prints the staff and patient addresses and serves both, beat ticks
+reach the worker, Ctrl-C stops all.
 """
 
 import http.cookiejar
@@ -73,22 +74,33 @@ def test_make_run_serves_the_demo_clinic_and_ctrl_c_stops_everything(make_run):
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
 
-    _wait(lambda: _get(opener, f"{base}/admin/login/")[0] == 200, 240, "the admin login page", log)
+    _wait(lambda: _get(opener, f"{base}/clinic/login/")[0] == 200, 240, "the staff login page", log)
     output = log.read_text()
-    assert f"http://127.0.0.1:{port}/admin/" in output
+    staff_url, patient_url = f"{base}/clinic/", f"{base}/me/login/"
+    # Printed by make run, and again by seed_demo beside the logins (SITE_URL follows HOST and PORT).
+    assert f"staff:    {staff_url}\n" in output and f"patients: {patient_url}\n" in output
+    assert re.search(rf"^Staff \(.*\): +{re.escape(staff_url)}$", output, re.MULTILINE), output[-2000:]
+    assert re.search(rf"^Patient portal \(.*\): +{re.escape(patient_url)}$", output, re.MULTILINE), output[-2000:]
+    assert "/admin/" not in output  # clinicians are not sent to the admin
     logins = dict(re.findall(r"^\s+(demo-\w+)\s+(\S+)\s+", output, re.MULTILINE))
     assert {"demo-prescriber", "demo-nurse", "demo-admin"} <= set(logins)
 
-    # Log in as the demo prescriber, as a person would, and see the demo patients.
-    _, page = _get(opener, f"{base}/admin/login/")
+    # Both printed addresses answer: the staff one asks an anonymous visitor to log in.
+    with opener.open(staff_url, timeout=5) as response:
+        assert response.url == f"{base}/clinic/login/?next=/clinic/" and response.status == 200
+    status, portal = _get(opener, patient_url)
+    assert status == 200 and 'name="password"' in portal
+
+    # Log in at the staff address as the demo prescriber, as a person would: the worklist opens.
+    _, page = _get(opener, f"{base}/clinic/login/?next=/clinic/")
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     form = urllib.parse.urlencode(
         {"username": "demo-prescriber", "password": logins["demo-prescriber"], "csrfmiddlewaretoken": token}
     ).encode()
-    request = urllib.request.Request(f"{base}/admin/login/?next=/admin/", data=form, headers={"Referer": base})
+    request = urllib.request.Request(f"{base}/clinic/login/?next=/clinic/", data=form, headers={"Referer": base})
     with opener.open(request, timeout=10) as response:
-        assert response.url.endswith("/admin/")
-    status, patients = _get(opener, f"{base}/admin/patients/patient/")
+        assert response.url == staff_url and response.status == 200
+    status, patients = _get(opener, f"{base}/admin/patients/patient/")  # the demo data is all there
     assert status == 200
     count = int(re.search(r"(\d+) patients", patients).group(1))
     assert count >= 25
@@ -114,4 +126,4 @@ def test_make_run_serves_the_demo_clinic_and_ctrl_c_stops_everything(make_run):
         return False
 
     _wait(group_gone, 30, "every process of make run to exit", log)
-    assert _get(opener, f"{base}/admin/login/")[0] is None
+    assert _get(opener, f"{base}/clinic/login/")[0] is None

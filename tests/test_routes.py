@@ -53,6 +53,7 @@ ROUTES = {
 # The clinic pages classify their own routes beside them (clinic/urls.py ACCESS).
 ROUTES.update({f"clinic:{name}": kind for name, kind in clinic_urls.ACCESS.items()})
 SAMPLE = {"token": "made-up-token-0123456789", "uidb64": "MQ", "key": "checkins", "pk": "1", "format": "json"}
+SAMPLE["action"] = "hold"  # clinic:plan-action (an allow-listed name; any other is 404)
 
 
 def routes():

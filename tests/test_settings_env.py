@@ -25,6 +25,7 @@ print(json.dumps({
     "accept": settings.CELERY_ACCEPT_CONTENT, "acks_late": settings.CELERY_TASK_ACKS_LATE,
     "ignore_result": settings.CELERY_TASK_IGNORE_RESULT, "time_limit": settings.CELERY_TASK_TIME_LIMIT,
     "beat": sorted(settings.CELERY_BEAT_SCHEDULE), "mailer": settings.MAILERS["default"],
+    "site_url": settings.SITE_URL,
 }))
 """
 
@@ -52,6 +53,23 @@ def test_zero_setup_defaults_are_sqlite_and_embedded_broker(tmp_path):
     assert config["broker"].startswith("filesystem://")
     assert config["cache"].endswith("FileBasedCache")  # shared by web, worker and beat processes
     assert config["use_tz"] is True
+    assert config["site_url"] == "http://127.0.0.1:8000"  # what `make run` serves with no HOST or PORT
+
+
+@pytest.mark.parametrize(
+    ("variables", "site_url"),
+    [
+        ({"PORT": "8123"}, "http://127.0.0.1:8123"),
+        ({"HOST": "clinic.local", "PORT": "9000"}, "http://clinic.local:9000"),
+        ({"HOST": "::1"}, "http://[::1]:8000"),
+        # Set, SITE_URL wins (a proxy's public address), and HOST/PORT are not even read.
+        ({"SITE_URL": "https://clinic.example.org/", "HOST": "web", "PORT": "none"}, "https://clinic.example.org"),
+    ],
+)
+def test_patient_links_follow_host_and_port_unless_site_url_is_set(tmp_path, variables, site_url):
+    result = load_settings(tmp_path, DEBUG="1", **variables)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["site_url"] == site_url
 
 
 def test_postgres_and_redis_urls_switch_the_stack(tmp_path):
@@ -92,6 +110,8 @@ def test_celery_is_json_only_acks_late_and_time_limited(tmp_path):
         ({"DEBUG": "1", "CELERY_TASK_TIME_LIMIT": "five"}, "CELERY_TASK_TIME_LIMIT"),
         ({"DEBUG": "1", "EMAIL_URL": "pigeon://loft"}, "EMAIL_URL"),
         ({"DEBUG": "1", "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"DEBUG": "1", "PORT": "eighty"}, "PORT"),
+        ({"DEBUG": "1", "PORT": "70000"}, "PORT"),
     ],
 )
 def test_bad_value_refuses_to_start_and_names_the_variable(tmp_path, variables, named):

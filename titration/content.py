@@ -83,7 +83,10 @@ def _observations(checkins, steps: list[TitrationStep], zone, since: dt.date, to
         day = checkin.recorded_at.astimezone(zone).date()
         if day < since or day > today:
             continue
-        at_dose = next((s.dose_mg for s in reversed(started) if s.actual_start <= day), target_mg)
+        # A check-in on the day a step starts reports on the dose before it: LDN is taken at night, and the
+        # step a check-in's side effect causes (an SE-2 step back) starts that same day. Crediting it to the
+        # new step would count the report again at the lower dose and step back twice.
+        at_dose = next((s.dose_mg for s in reversed(started) if s.actual_start < day), target_mg)
         reported = {}
         for report in checkin.side_effects.all():
             reported[report.effect] = report.severity
@@ -299,6 +302,37 @@ def render(reminder: Reminder, *, today: dt.date, checkin_token: str | None = No
             "Your LDN supply will run low soon. Please ask your clinic for a refill or a new prescription today.",
         )
     return None
+
+
+DOSE_KINDS = (ReminderKind.STEP_UP, ReminderKind.STAY_ON_DOSE, ReminderKind.NIGHTLY_DOSE)
+
+
+def coming_dose_messages(plan: TitrationPlan, today: dt.date, *, limit: int = 3) -> list[dict]:
+    """What the patient will be told about their dose, as their pending reminders would say it if sent on
+    their day: for clinicians to see, after a hold or a step back, what goes out tonight. Reads only."""
+    pending = (
+        Reminder.objects.filter(plan=plan, kind__in=DOSE_KINDS, status=ReminderStatus.PENDING, local_date__gte=today)
+        .select_related("plan", "step", "patient")
+        .order_by("due_at", "pk")
+    )
+    out, seen = [], set()
+    for reminder in pending:
+        if (reminder.local_date, reminder.kind) in seen:  # one line per day and kind, whatever the channels
+            continue
+        seen.add((reminder.local_date, reminder.kind))
+        message = render(reminder, today=reminder.local_date)
+        if message is not None:
+            out.append(
+                {
+                    "on": reminder.local_date,
+                    "kind": reminder.get_kind_display(),
+                    "subject": message[0],
+                    "body": message[1].split("\n")[0],
+                }
+            )
+        if len(out) == limit:
+            break
+    return out
 
 
 def _hold_task(plan: TitrationPlan, step: TitrationStep, decision: rules.Decision, today: dt.date) -> None:

@@ -17,6 +17,27 @@ from . import content, rules
 from .models import PlanStatus, TitrationPlan
 
 
+def efficacy_messages(outcome: outcomes.PatientOutcome, today: dt.date) -> list[rules.Reason]:
+    """EFF-1 (the review at 12 weeks on the maintenance dose) and EFF-2 (not a responder by then), read with
+    the patient's responder status (symptoms.rules.responder_status)."""
+    started = outcome.maintenance_started
+    if started is None:
+        text = "not on the maintenance dose yet: the efficacy review comes at 12 weeks on it (EFF-1)"
+        return [rules.Reason("EFF-1", text)]
+    due_on = started + dt.timedelta(days=rules.EFFICACY_REVIEW_DAYS)
+    if rules.efficacy_review_due(started, today):
+        messages = [rules.Reason("EFF-1", f"efficacy review due since {due_on.isoformat()} (EFF-1)")]
+    else:
+        messages = [rules.Reason("EFF-1", f"efficacy review due on {due_on.isoformat()} (EFF-1)")]
+    flag = rules.efficacy_flag(started, today, outcome.responder)
+    if flag is not None:
+        messages.append(flag)
+    elif rules.efficacy_review_due(started, today):
+        weeks = (today - started).days // 7
+        messages.append(rules.Reason("EFF-2", f"a responder after {weeks} weeks on the maintenance dose (EFF-2)"))
+    return messages
+
+
 def review_detail(outcome: outcomes.PatientOutcome, today: dt.date) -> str:
     started = outcome.maintenance_started
     weeks = (today - started).days // 7

@@ -385,4 +385,5 @@ class TitrationStep(ClinicOwned, SoftDeletable):
         return f"Step {self.sequence}: {self.dose_mg} mg from {self.planned_start}"
 
 
+from .credential_models import PrescriberCredential  # noqa: E402, F401 - configuration for the printed prescription
 from .reminder_models import Reminder  # noqa: E402, F401 - a model of this app, kept in its own file

@@ -25,6 +25,7 @@ from ldnclinic import messaging
 from ldnclinic.faults import fault_point
 from patients.flag_models import ClinicianTask, ConflictFlag, FlagKind, FlagStatus, TaskStatus
 from patients.models import Patient, PatientStatus
+from patients.today import patient_today
 
 from . import content
 from .models import PlanStatus, StepStatus, TitrationPlan
@@ -136,7 +137,7 @@ def _next_step_up_day(plan: TitrationPlan, today: dt.date):
 def plan_patient(patient: Patient, *, today: dt.date | None = None, horizon: int = HORIZON_DAYS) -> dict:
     """Make the patient's pending reminders match what they should be. Idempotent; one transaction."""
     now = timezone.now()
-    today = today or now.astimezone(patient.zone).date()
+    today = today or patient_today(patient, now)
     wanted = {w.key: w for w in _wanted_for(patient, today, horizon)}
     created = cancelled = revived = 0
     with transaction.atomic():

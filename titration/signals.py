@@ -5,10 +5,10 @@ seed data). Titration subscribes to patients' models; patients never imports tit
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
-from django.utils import timezone
 
 from patients.flag_models import ClinicianTask, ConflictFlag, TaskKind
 from patients.models import Patient
+from patients.today import patient_today
 from symptoms.models import SideEffectReport
 
 from . import reminders
@@ -62,6 +62,6 @@ def side_effect_saved(sender, instance: SideEffectReport, raw: bool = False, **k
     def apply() -> None:
         from . import services  # services import reminders, which import these models
 
-        services.apply_side_effects(patient=patient, today=timezone.now().astimezone(patient.zone).date())
+        services.apply_side_effects(patient=patient, today=patient_today(patient))
 
     transaction.on_commit(apply)

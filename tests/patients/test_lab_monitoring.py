@@ -15,6 +15,7 @@ from patients import services as patient_services
 from patients.flag_models import ClinicianTask, ConflictFlag
 from patients.lab_rules import ALERT, BLOCK, OK, LiverResult, liver_check, liver_finding
 from patients.models import LabResult
+from patients.today import patient_today
 from tests import factories as f
 from tests.test_privacy import assert_not_found, assert_redirected_to_login
 from tests.titration.test_reminders import active_patient, send_due, titrating
@@ -118,12 +119,12 @@ def tasks(patient, kind=None):
 
 
 def decision(plan, step):
-    return content.step_up_decision(plan, step, timezone.localdate())
+    return content.step_up_decision(plan, step, patient_today(plan.patient))
 
 
 def test_alt_above_5x_uln_blocks_the_step_up_with_its_reason_until_reviewed_LAB2(clinic, prescriber):
     patient = active_patient(clinic)
-    today = timezone.localdate()
+    today = patient_today(patient)
     plan, step = titrating(patient, today)
     assert decision(plan, step).allowed
     result = liver(patient, "250")
@@ -151,7 +152,7 @@ def test_alt_above_5x_uln_blocks_the_step_up_with_its_reason_until_reviewed_LAB2
 
 def test_a_prescriber_may_step_up_over_a_liver_block_with_a_reason_LAB2(clinic, prescriber):
     patient = active_patient(clinic)
-    today = timezone.localdate()
+    today = patient_today(patient)
     plan, step = titrating(patient, today)
     liver(patient, "300", test="AST")
     moved = services.plan_advance(actor=prescriber, plan=plan, on=today, override_reason="hepatologist agrees")
@@ -161,7 +162,7 @@ def test_a_prescriber_may_step_up_over_a_liver_block_with_a_reason_LAB2(clinic, 
 
 def test_alt_between_3x_and_5x_alerts_without_blocking_LAB2(clinic):
     patient = active_patient(clinic)
-    plan, step = titrating(patient, timezone.localdate())
+    plan, step = titrating(patient, patient_today(patient))
     liver(patient, "150")
     assert tasks(patient, "lab_alert").count() == 1
     assert not tasks(patient, "lab_review").exists()
@@ -170,7 +171,7 @@ def test_alt_between_3x_and_5x_alerts_without_blocking_LAB2(clinic):
 
 def test_a_liver_result_without_a_uln_blocks_for_manual_review_LAB2(clinic):
     patient = active_patient(clinic)
-    plan, step = titrating(patient, timezone.localdate())
+    plan, step = titrating(patient, patient_today(patient))
     liver(patient, "45", uln=None)
     held = decision(plan, step)
     assert not held.allowed and "review manually" in held.reasons[0].text
@@ -178,7 +179,7 @@ def test_a_liver_result_without_a_uln_blocks_for_manual_review_LAB2(clinic):
 
 def test_archiving_a_result_entered_in_error_cancels_its_review_LAB2(clinic):
     patient = active_patient(clinic)
-    plan, step = titrating(patient, timezone.localdate())
+    plan, step = titrating(patient, patient_today(patient))
     result = liver(patient, "900")
     assert not decision(plan, step).allowed
     result.delete()
@@ -190,7 +191,7 @@ def test_archiving_a_result_entered_in_error_cancels_its_review_LAB2(clinic):
 
 def test_severe_hepatic_impairment_on_the_record_blocks_step_ups_until_reviewed_LAB2(clinic):
     patient = active_patient(clinic)
-    plan, step = titrating(patient, timezone.localdate())
+    plan, step = titrating(patient, patient_today(patient))
     patient.severe_hepatic_impairment = True
     patient.save()
     patient.save()
@@ -206,7 +207,7 @@ def test_severe_hepatic_impairment_on_the_record_blocks_step_ups_until_reviewed_
 
 def test_the_step_up_reminder_says_stay_on_the_current_dose_while_a_liver_review_is_open_LAB2(clinic, smtp_server):
     patient = active_patient(clinic)
-    today = timezone.localdate()
+    today = patient_today(patient)
     titrating(patient, today)
     liver(patient, "500")
     send_due(today, patient)

@@ -13,10 +13,10 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 from django.urls import reverse
-from django.utils import timezone
 
 from ldnclinic import messaging
 from patients.models import Patient
+from patients.today import patient_today
 from reports.csvfile import FORMULA_STARTS
 from reports.exports import EXPORTS
 from symptoms.models import SymptomCheckIn
@@ -182,7 +182,7 @@ def test_checkin_notes_saved_from_the_portal_stay_escaped_everywhere(client, scr
 
 def test_reminder_email_is_plain_text_and_a_name_cannot_add_a_header(clinic, smtp_server):
     patient = active_patient(clinic, first_name="Eve\r\nBcc: evil@evil.test", last_name=SCRIPT)
-    today = timezone.localdate()
+    today = patient_today(patient)
     titrating(patient, today)
     assert send_due(today, patient) >= 1
     messages = smtp_server.recorder.messages
@@ -213,7 +213,7 @@ def test_an_address_with_a_line_break_fails_the_reminder_with_a_non_smtp_mailer(
     patient = active_patient(clinic)
     Patient.objects.filter(pk=patient.pk).update(email="pat@example.test\r\nBcc: evil@evil.test")
     patient.refresh_from_db()
-    today = timezone.localdate()
+    today = patient_today(patient)
     titrating(patient, today)
     send_due(today, patient)
     assert mail.outbox == []
@@ -225,7 +225,7 @@ def test_an_address_with_a_line_break_fails_the_reminder_over_smtp(clinic, smtp_
     patient = active_patient(clinic)
     Patient.objects.filter(pk=patient.pk).update(email="pat@example.test\r\nBcc: evil@evil.test")  # unvalidated write
     patient.refresh_from_db()
-    today = timezone.localdate()
+    today = patient_today(patient)
     titrating(patient, today)
     send_due(today, patient)
     assert smtp_server.recorder.messages == []

@@ -92,17 +92,18 @@ def test_phone_checkin_from_a_reminder_link_to_the_clinicians_hold(browser, live
     assert "moderate headache" in content.current_step(plan).note.lower()
     phone.close()
 
-    # The clinician, on a desktop, sees the check-in and the hold with its reason.
+    # The clinician, on a desktop, sees the check-in and the step back with its reason on the patient's chart.
     desk = browser.new_context(viewport={"width": 1280, "height": 900})
-    admin = desk.new_page()
-    admin.goto(f"{live_server.url}/admin/login/")
-    admin.fill("#id_username", "demo-prescriber")
-    admin.fill("#id_password", "ldn-demo-2026")
-    admin.get_by_role("button", name="Log in").click()
-    admin.goto(f"{live_server.url}/admin/titration/titrationplan/?q=&patient__id__exact={patient.pk}")
-    assert "moderate headache" in admin.inner_text("#result_list").lower()
-    admin.goto(f"{live_server.url}/admin/symptoms/symptomcheckin/?patient__id__exact={patient.pk}")
-    assert patient.last_name in admin.inner_text("#result_list")
+    chart = desk.new_page()
+    chart.goto(f"{live_server.url}/clinic/login/")
+    chart.fill("#id_username", "demo-prescriber")
+    chart.fill("#id_password", "ldn-demo-2026")
+    chart.get_by_role("button", name="Log in").click()
+    chart.wait_for_url(f"{live_server.url}/clinic/")
+    chart.goto(f"{live_server.url}/clinic/patients/{patient.pk}/")
+    page_text = chart.inner_text("main").lower()
+    assert "moderate headache" in page_text
+    assert "weekly check-in" in page_text or "check-in" in page_text
     desk.close()
 
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
+from patients.today import clinic_today, patient_today
 from symptoms import instruments, selectors, services
 from symptoms.forms import HBI_COMPLICATION_LABELS
 from symptoms.instrument_models import InstrumentLicence, InstrumentScore
@@ -24,7 +24,7 @@ D = dt.date(2026, 3, 2)  # a first dose, for schedules computed at a given date
 
 
 def today_of(patient) -> dt.date:
-    return services.local_today(patient)
+    return patient_today(patient)
 
 
 def first_dose(patient, on: dt.date) -> None:
@@ -88,7 +88,7 @@ def pgic(value=2) -> dict:
 
 @pytest.fixture
 def link(patient):
-    _, token = invitation_for(patient, timezone.localdate())
+    _, token = invitation_for(patient, today_of(patient))
     return f"/c/{token}/"
 
 
@@ -557,7 +557,7 @@ def test_only_clinic_admins_and_prescribers_record_licences_PRO3(role, may, requ
     assert response.status_code == 302, response.context["adminform"].form.errors
     saved = InstrumentLicence.objects.get()
     assert (saved.clinic, saved.recorded_by, saved.history.get().history_user) == (clinic, user, user)
-    assert saved.is_current(timezone.localdate())
+    assert saved.is_current(clinic_today(clinic))
     html = add.content.decode()
     assert "BPI and PROMIS: ldnclinic includes none of their questions" in html  # stated plainly
 

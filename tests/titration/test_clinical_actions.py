@@ -381,3 +381,41 @@ def test_every_action_refuses_a_plan_that_is_not_active(on_ldn, prescriber):
         with pytest.raises(ValidationError):
             action()
     assert StepStatus.ACTIVE not in {s for _, _, s in _statuses(plan)}
+
+
+def test_the_gates_refusal_names_the_rule_behind_each_reason_OPI_W1(norco, on_ldn, prescriber):
+    rx = _rx(on_ldn, prescriber, status="draft", start_on=TODAY)
+    with pytest.raises(patient_services.ConflictBlocked) as open_flag:
+        services.prescription_activate(actor=prescriber, prescription=rx)
+    assert open_flag.value.rules == ["2.1"]  # an open conflict blocks LDN
+    patient_services.flag_acknowledge(actor=prescriber, flag=norco, reason=AcknowledgeReason.NOT_TAKING)
+    with pytest.raises(patient_services.ConflictBlocked) as too_early:
+        services.prescription_activate(actor=prescriber, prescription=rx)
+    assert too_early.value.rules == ["OPI-W1"]
+
+
+def test_the_report_that_caused_a_step_back_is_not_counted_again_at_the_lower_dose_SE_2(on_ldn, prescriber):
+    """A check-in on the day a step starts reports on the dose before it (LDN is taken at night)."""
+    from symptoms.models import SideEffectReport
+
+    plan = _started(on_ldn, prescriber, TODAY - dt.timedelta(days=10))
+    services.plan_advance(actor=prescriber, plan=plan, on=TODAY - dt.timedelta(days=3))  # 3.0 mg
+
+    def report(when, severity):
+        checkin = f.CheckInFactory(patient=on_ldn, recorded_at=when)
+        SideEffectReport.objects.bulk_create(
+            [SideEffectReport(checkin=checkin, clinic=on_ldn.clinic, effect="headache", severity=severity)]
+        )
+
+    report(NOW, 2)  # moderate, today
+    services.apply_side_effects(patient=on_ldn, today=TODAY)
+    assert [(s, d) for _, d, s in _statuses(plan)][1:4] == [
+        ("stepped_back", "3.000"),
+        ("active", "1.500"),
+        ("planned", "3.000"),
+    ]
+    with time_machine.travel(NOW + dt.timedelta(days=3), tick=False):
+        report(NOW + dt.timedelta(days=3), 1)  # mild, at 1.5 mg
+        decision = services.apply_side_effects(patient=on_ldn, today=TODAY + dt.timedelta(days=3))
+    assert decision.action == "hold"  # SE-1 at 1.5 mg, not a second step back to 0.75 mg
+    assert plan.steps.filter(status="active").count() == 0 and plan.steps.get(status="held").dose_mg == D("1.5")

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from patients.models import ClinicianTask
+from patients.today import patient_today, zone_today
 from tests import factories as f
 from titration import reminders
 from titration.models import Reminder, StepStatus
@@ -47,7 +48,7 @@ def send_due(day: dt.date, patient) -> int:
 
 def test_step_up_evening_sends_the_dose_in_mg_and_capsules_REM_1(clinic, smtp_server):
     patient = active_patient(clinic)
-    today = timezone.localdate()
+    today = patient_today(patient)
     plan, step = titrating(patient, today)
     (row,) = Reminder.objects.filter(patient=patient, kind="step_up")
     assert (row.local_date, row.status) == (today, "pending")
@@ -64,7 +65,7 @@ def test_step_up_evening_sends_the_dose_in_mg_and_capsules_REM_1(clinic, smtp_se
 
 def test_held_step_up_says_stay_on_current_dose_REM_1(clinic, smtp_server):
     patient = active_patient(clinic)
-    today = timezone.localdate()
+    today = patient_today(patient)
     titrating(patient, today)
     checkin = f.CheckInFactory(patient=patient, recorded_at=timezone.now() - dt.timedelta(days=1))
     f.SideEffectFactory(checkin=checkin, effect="headache", severity=2)
@@ -76,7 +77,7 @@ def test_held_step_up_says_stay_on_current_dose_REM_1(clinic, smtp_server):
 
 def test_hold_past_fourteen_days_raises_a_clinician_task_REM_1(clinic, smtp_server):
     patient = active_patient(clinic)
-    today = timezone.localdate()
+    today = patient_today(patient)
     # The step was due two weeks ago (the current one started three weeks ago): the weekly re-ask is tonight.
     titrating(patient, today, current_started=today - dt.timedelta(days=21), next_in_days=-14)
     checkin = f.CheckInFactory(patient=patient, recorded_at=timezone.now() - dt.timedelta(days=1))
@@ -107,13 +108,13 @@ def test_nightly_reminder_fires_once_at_local_time_across_clock_changes_REM_2(cl
 
 def test_nightly_reminder_is_opt_in_REM_2(clinic):
     patient = active_patient(clinic)
-    titrating(patient, timezone.localdate(), next_in_days=30)
+    titrating(patient, patient_today(patient), next_in_days=30)
     assert not Reminder.objects.filter(patient=patient, kind="nightly_dose").exists()
 
 
 def test_quiet_hours_move_a_late_reminder_before_they_start(clinic):
     patient = active_patient(clinic, reminder_time=dt.time(23, 30), nightly_dose_reminders=True)
-    today = timezone.localdate()
+    today = patient_today(patient)
     titrating(patient, today, next_in_days=30)
     row = Reminder.objects.filter(patient=patient, kind="nightly_dose").first()
     assert row.due_at.astimezone(patient.zone).time() == dt.time(21, 45)
@@ -121,7 +122,7 @@ def test_quiet_hours_move_a_late_reminder_before_they_start(clinic):
 
 def test_skipping_the_step_cancels_its_reminder_in_the_same_transaction(clinic):
     patient = active_patient(clinic)
-    plan, step = titrating(patient, timezone.localdate(), next_in_days=2)
+    plan, step = titrating(patient, patient_today(patient), next_in_days=2)
     row = Reminder.objects.get(patient=patient, kind="step_up")
     step.status = StepStatus.SKIPPED
     step.save()
@@ -133,7 +134,7 @@ def test_skipping_the_step_cancels_its_reminder_in_the_same_transaction(clinic):
 def test_a_rolled_back_plan_leaves_no_reminder(clinic):
     patient = active_patient(clinic)
     with pytest.raises(RuntimeError), transaction.atomic():
-        titrating(patient, timezone.localdate(), next_in_days=2)
+        titrating(patient, patient_today(patient), next_in_days=2)
         assert Reminder.objects.filter(patient=patient).exists()
         raise RuntimeError("the plan's transaction fails")
     assert not Reminder.objects.filter(patient=patient).exists()
@@ -141,7 +142,7 @@ def test_a_rolled_back_plan_leaves_no_reminder(clinic):
 
 def test_opting_out_before_sending_cancels_instead_of_sending(clinic, smtp_server):
     patient = active_patient(clinic)
-    today = timezone.localdate()
+    today = patient_today(patient)
     titrating(patient, today)
     type(patient).objects.filter(pk=patient.pk).update(reminders_by_email=False)  # no replan: the send re-checks
     send_due(today, patient)
@@ -152,7 +153,7 @@ def test_opting_out_before_sending_cancels_instead_of_sending(clinic, smtp_serve
 
 def test_transient_smtp_failure_retries_with_backoff_then_sends(clinic, smtp_server):
     patient = active_patient(clinic)
-    today = timezone.localdate()
+    today = patient_today(patient)
     titrating(patient, today)
     smtp_server.recorder.respond = "451 4.3.0 try again later"
     send_due(today, patient)
@@ -169,7 +170,7 @@ def test_transient_smtp_failure_retries_with_backoff_then_sends(clinic, smtp_ser
 
 def test_permanent_smtp_failure_is_marked_failed_for_the_clinic(clinic, smtp_server):
     patient = active_patient(clinic)
-    today = timezone.localdate()
+    today = patient_today(patient)
     titrating(patient, today)
     smtp_server.recorder.respond = "550 5.1.1 no such mailbox"
     send_due(today, patient)
@@ -180,7 +181,7 @@ def test_permanent_smtp_failure_is_marked_failed_for_the_clinic(clinic, smtp_ser
 
 def test_a_claim_left_by_a_dead_worker_is_taken_back_and_sent_once(clinic, smtp_server, settings):
     patient = active_patient(clinic)
-    today = timezone.localdate()
+    today = patient_today(patient)
     titrating(patient, today)
     row = Reminder.objects.get(patient=patient, kind="step_up")
     Reminder.objects.filter(pk=row.pk).update(status="sending", claimed_at=row.due_at, attempts=1)  # then killed
@@ -193,8 +194,8 @@ def test_a_claim_left_by_a_dead_worker_is_taken_back_and_sent_once(clinic, smtp_
 
 @pytest.mark.django_db(transaction=True)
 def test_two_ticks_at_once_send_each_reminder_once(clinic, smtp_server):
-    today = timezone.localdate()
     patients = [active_patient(clinic, nightly_dose_reminders=True) for _ in range(6)]
+    today = patient_today(patients[0])  # all in the factory's zone
     for p in patients:
         titrating(p, today, next_in_days=30)
     due = Reminder.objects.filter(local_date=today, status="pending").count()
@@ -222,7 +223,7 @@ def test_sms_goes_through_the_sms_backend(clinic, settings, tmp_path):
     settings.SMS_BACKEND = "ldnclinic.messaging.FileSMSBackend"
     settings.SMS_FILE_PATH = str(tmp_path / "sms.jsonl")
     patient = active_patient(clinic, reminders_by_email=False, reminders_by_sms=True, mobile="+447700900123")
-    today = timezone.localdate()
+    today = patient_today(patient)
     titrating(patient, today)
     send_due(today, patient)
     lines = [json.loads(line) for line in (tmp_path / "sms.jsonl").read_text().splitlines()]
@@ -232,7 +233,7 @@ def test_sms_goes_through_the_sms_backend(clinic, settings, tmp_path):
 
 def test_two_missed_checkins_escalate_to_the_clinic_REM_3(clinic, smtp_server):
     patient = active_patient(clinic)
-    today = timezone.localdate()
+    today = patient_today(patient)
     plan, _ = titrating(patient, today, next_in_days=30)
     for week in (1, 2, 3):
         day = plan.start_date + dt.timedelta(weeks=week)
@@ -252,14 +253,14 @@ def test_two_missed_checkins_escalate_to_the_clinic_REM_3(clinic, smtp_server):
 
 def test_washout_countdown_on_the_earliest_start_date_REM_5(clinic):
     patient = f.PatientFactory(clinic=clinic, status="screening", email="s@example.test")
-    last = timezone.localdate() - dt.timedelta(days=3)
+    last = patient_today(patient) - dt.timedelta(days=3)
     f.MedicationFactory(patient=patient, name="Norco 5/325", last_dose_date=last)
     (row,) = Reminder.objects.filter(patient=patient, kind="washout")
     assert row.local_date == last + dt.timedelta(days=10)
 
 
 def test_queries_per_batch_are_bounded(clinic, smtp_server, django_assert_max_num_queries):
-    today = timezone.localdate()
+    today = zone_today(f.ZONE)  # the patients' own date
     for _ in range(5):
         p = active_patient(clinic, nightly_dose_reminders=True)
         titrating(p, today, next_in_days=30)
@@ -271,7 +272,7 @@ def test_queries_per_batch_are_bounded(clinic, smtp_server, django_assert_max_nu
 
 def test_open_opioid_conflict_suspends_step_reminders_REM_4(clinic):
     patient = active_patient(clinic)
-    titrating(patient, timezone.localdate(), next_in_days=2)
+    titrating(patient, patient_today(patient), next_in_days=2)
     assert Reminder.objects.get(patient=patient, kind="step_up").status == "pending"
     f.MedicationFactory(patient=patient, name="Tramadol 50 mg")  # the flag's save replans
     assert Reminder.objects.get(patient=patient, kind="step_up").status == "cancelled"

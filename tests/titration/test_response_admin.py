@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from patients.today import zone_today
 from symptoms import outcomes
 from titration import content
 from titration.models import TitrationPlan
@@ -23,7 +24,8 @@ CHANGELIST_MAX_QUERIES = 17  # the page's own 12, plus 5 for the column: plans, 
 
 
 def ago(days: int) -> dt.date:
-    return timezone.localdate() - dt.timedelta(days=days)
+    """``days`` before today for the test patients: their own date (factory zone), not the server's UTC one."""
+    return zone_today(f.ZONE) - dt.timedelta(days=days)
 
 
 def at(when: dt.date, hour: int = 12) -> dt.datetime:
