@@ -30,7 +30,7 @@ from symptoms import selectors as symptom_selectors
 from symptoms.models import NRS_FIELDS, SymptomCheckIn
 from titration import content
 from titration import rules as titration_rules
-from titration.admin import efficacy_messages  # a pure function over the outcome (EFF-1/EFF-2)
+from titration.efficacy import efficacy_messages  # a pure function over the outcome (EFF-1/EFF-2)
 from titration.models import (
     CompoundedPrescription,
     PlanStatus,

@@ -50,7 +50,7 @@ from .worklist_rows import (
     side_effects,
     tasks_by_section,
     url,
-    zone_today,
+    zones_today,
 )
 
 KINDS: tuple[tuple[str, str], ...] = (
@@ -129,7 +129,7 @@ def worklist_for(*, user, kind: str = "", assignee: str = EVERYONE, page: int = 
     they are; ``page`` pages through one kind."""
     now = timezone.now()
     clinics = list(visible_to(user, Clinic).annotate(zones=_Zones("patients__time_zone")).order_by("name", "pk"))
-    today = zone_today({z for c in clinics for z in (c.zones or "").split(",") if z}, now)
+    today = zones_today({z for c in clinics for z in (c.zones or "").split(",") if z}, now)
     page = max(1, page) if kind else 1
     spans = {
         key: Span((page - 1) * PAGE_SIZE, PAGE_SIZE) if kind == key else Span(0, 0 if kind else SHOWN)

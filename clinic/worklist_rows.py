@@ -22,6 +22,7 @@ from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from ldnclinic.scoping import staff_clinic_ids, visible_to
 from patients.flag_models import ClinicianTask, ConflictFlag, FlagKind, FlagSeverity, FlagStatus, TaskKind, TaskStatus
 from patients.models import Patient, PatientStatus
+from patients.today import zone_today
 from symptoms.models import SideEffectReport, SideEffectReview, SymptomCheckIn
 from titration.models import PlanStatus, TitrationPlan
 from titration.reminder_models import Reminder, ReminderStatus
@@ -144,9 +145,9 @@ def _local(instant: dt.datetime, patient: Patient) -> dt.date:
 # --- Each patient's own calendar, in SQL ----------------------------------------------------------------
 
 
-def zone_today(zones: Iterable[str], now: dt.datetime) -> dict[str, dt.date]:
-    """{time zone: its date at ``now``}: what ``patients.services.patient_today`` says for a patient there."""
-    return {zone: now.astimezone(ZoneInfo(zone)).date() for zone in zones}
+def zones_today(zones: Iterable[str], now: dt.datetime) -> dict[str, dt.date]:
+    """{time zone: its date at ``now``}: what ``patient_today`` says for a patient there (patients.today)."""
+    return {zone: zone_today(zone, now) for zone in zones}
 
 
 def per_zone(today: dict[str, dt.date], zone_field: str, condition: Callable[[str, dt.date], Q]) -> Q:
