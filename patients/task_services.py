@@ -33,7 +33,7 @@ def task_assign(*, actor, task: ClinicianTask, assignee) -> ClinicianTask:
     if assignee is not None and not _clinical_member(assignee, task.clinic_id):
         raise ValidationError({"assigned_to": "A task can go only to a prescriber or nurse of the patient's clinic."})
     with transaction.atomic():
-        task = ClinicianTask.objects.select_for_update().select_related("assigned_to").get(pk=task.pk)
+        task = ClinicianTask.objects.select_for_update(of=("self",)).select_related("assigned_to").get(pk=task.pk)
         if task.status != TaskStatus.OPEN:
             raise ValidationError(f"This task is {task.get_status_display().lower()}: only an open task is assigned.")
         if task.assigned_to_id == (assignee.pk if assignee is not None else None):
