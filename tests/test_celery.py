@@ -81,6 +81,16 @@ def test_worker_process_runs_a_task_enqueued_by_another_process(processes):
 
 
 def test_beat_process_schedules_heartbeats_that_the_worker_logs(processes, tmp_path):
+    # Beat sends to the default queue, where the suite's earlier tests leave tasks their commits enqueued
+    # (medication checks for databases long gone): empty it first, so the worker's first task is beat's.
+    subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "ldnclinic", "purge", "-f", "-Q", "celery"],
+        cwd=ROOT,
+        env=processes.env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     queue = f"test-{uuid.uuid4().hex[:8]}"
     worker_log = processes.celery(
         "worker", "worker", "--loglevel", "INFO", "--concurrency", "1", "-Q", f"celery,{queue}", "-n", f"{queue}@%h"
