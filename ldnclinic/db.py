@@ -156,3 +156,11 @@ class ClinicOwned(ConstraintErrorsBesideFields, TimeStamped):
             if obj is None:
                 return None
         return obj.clinic_id
+
+
+def save_with_history(obj, actor, why: str, **kwargs) -> None:
+    """Save a clinical row with who and why on its history row (django-simple-history's ``_history_user``
+    and ``_change_reason``, which keeps 100 characters): the one way the services record a change."""
+    obj._history_user = actor
+    obj._change_reason = why[:100]
+    obj.save(**kwargs)

@@ -21,6 +21,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from ldnclinic.db import save_with_history
+
 from .flag_models import PRESCRIBER_KINDS, ConflictFlag, FlagStatus
 from .models import (
     Condition,
@@ -85,13 +87,6 @@ def _require(actor, clinic_id: int, words: str, roles: frozenset[str] = CLINICAL
     if not _roles(actor, clinic_id) & roles:
         who = "prescriber" if roles == PRESCRIBERS else "prescriber or nurse"
         raise PermissionDenied(f"Only a {who} of the patient's clinic can {words}.")
-
-
-def _save(obj, actor, why: str, **kwargs) -> None:
-    """Save with who and why on the history row (simple-history's _history_user / _change_reason)."""
-    obj._history_user = actor
-    obj._change_reason = why[:100]
-    obj.save(**kwargs)
 
 
 def _reason(reason: str, field: str = "reason") -> str:
@@ -217,7 +212,7 @@ def patient_create(
     with transaction.atomic():
         try:
             with transaction.atomic():
-                _save(patient, actor, "new patient")
+                save_with_history(patient, actor, "new patient")
         except IntegrityError:  # the same MRN saved by someone else a moment ago
             raise ValidationError({"mrn": DUPLICATE_MRN}) from None
         for row in condition_rows:
@@ -227,10 +222,10 @@ def patient_create(
                 diagnosed_on=row.get("diagnosed_on"),
                 notes=_clean_text(row.get("notes")),
             )
-            _save(condition, actor, "new patient")
+            save_with_history(condition, actor, "new patient")
         for medication in medication_rows:
             medication.patient = patient
-            _save(medication, actor, "new patient")  # the opioid check runs on this save
+            save_with_history(medication, actor, "new patient")  # the opioid check runs on this save
     return patient
 
 
@@ -255,7 +250,7 @@ def patient_update(*, actor, patient: Patient, reason: str = "", **changes) -> P
         why = f"details changed ({', '.join(changed)})" + (f": {reason.strip()}" if reason.strip() else "")
         try:
             with transaction.atomic():
-                _save(locked, actor, why)
+                save_with_history(locked, actor, why)
         except IntegrityError:
             raise ValidationError({"mrn": DUPLICATE_MRN}) from None
     return locked
@@ -282,7 +277,7 @@ def condition_add(
             raise ValidationError({"condition": "This condition is already on the record."})
         try:
             with transaction.atomic():
-                _save(row, actor, "condition added")
+                save_with_history(row, actor, "condition added")
         except IntegrityError:
             raise ValidationError({"condition": "This condition is already on the record."}) from None
     return row
@@ -296,7 +291,7 @@ def condition_archive(*, actor, condition: PatientCondition, reason: str) -> Pat
         row = PatientCondition.all_objects.select_for_update().get(pk=condition.pk)
         if row.deleted_at is None:
             row.deleted_at = timezone.now()
-            _save(row, actor, f"archived: {why}", update_fields=["deleted_at", "updated_at"])
+            save_with_history(row, actor, f"archived: {why}", update_fields=["deleted_at", "updated_at"])
     return row
 
 
@@ -377,7 +372,7 @@ def medication_add(
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        _save(medication, actor, "medication added")
+        save_with_history(medication, actor, "medication added")
         flags = _open_flags(medication)
     return medication, flags
 
@@ -406,7 +401,7 @@ def medication_update(
         if errors:
             raise ValidationError(errors)
         why = f"medication changed ({', '.join(changed)})" + (f": {reason.strip()}" if reason.strip() else "")
-        _save(row, actor, why)
+        save_with_history(row, actor, why)
         flags = _open_flags(row)
     return row, flags
 
@@ -430,7 +425,9 @@ def medication_archive(*, actor, medication: MedicationStatement, reason: str) -
         if _live_prescriber_flags(row):
             _require(actor, row.clinic_id, "archive a medicine that has an opioid conflict", PRESCRIBERS)
         row.deleted_at = timezone.now()
-        _save(row, actor, f"archived: {why}", update_fields=["deleted_at", "updated_at"])  # flags resolve here
+        save_with_history(
+            row, actor, f"archived: {why}", update_fields=["deleted_at", "updated_at"]
+        )  # flags resolve here
     return row
 
 
@@ -491,7 +488,7 @@ def reminder_preferences_set(
         for field in changed:
             setattr(row, field, values[field])
         who = "by the patient" if _is_own_login(actor, row) else "by the clinic"
-        _save(row, actor, f"reminder preferences changed {who} ({', '.join(changed)})")
+        save_with_history(row, actor, f"reminder preferences changed {who} ({', '.join(changed)})")
     return row
 
 
@@ -535,5 +532,5 @@ def lab_add(*, actor, patient: Patient, **fields) -> LabResult:
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        _save(result, actor, "lab result added")  # LAB-2 and the screen run on this save
+        save_with_history(result, actor, "lab result added")  # LAB-2 and the screen run on this save
     return result

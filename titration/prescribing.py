@@ -20,6 +20,8 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from ldnclinic.db import save_with_history
+
 from . import content, rules, supply
 from .models import (
     CompoundedPrescription,
@@ -31,7 +33,7 @@ from .models import (
     TitrationPlan,
     TitrationStep,
 )
-from .services import _require_prescriber, _save
+from .services import require_prescriber
 
 _UPCOMING = (StepStatus.PLANNED, StepStatus.ACTIVE, StepStatus.HELD)  # steps the prescription must still make
 
@@ -213,7 +215,7 @@ def prescription_create(
     (RX-2). Returns it and the warnings to show: a typed days supply that disagreed, doses it cannot make.
     Errors are a ValidationError by field; nothing is written then. Activating it is a separate action
     (titration.services.prescription_activate, which passes the opioid gate)."""
-    _require_prescriber(actor, patient.clinic_id)
+    require_prescriber(actor, patient.clinic_id)
     errors: dict[str, list[str]] = {}
     if strength_value is None or strength_value <= 0:
         _add(errors, "strength_value", "The strength must be more than 0 (RX-1).")
@@ -290,7 +292,7 @@ def prescription_create(
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        _save(rx, actor, "prescription written (draft)")
+        save_with_history(rx, actor, "prescription written (draft)")
     return rx, warnings
 
 

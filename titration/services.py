@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from ldnclinic.db import save_with_history
 from patients import services as patient_services
 from patients.flag_models import ClinicianTask, GateAction, TaskKind
 from patients.models import PatientStatus, Role
@@ -30,7 +31,7 @@ from .models import (
 from .reminder_models import ReminderKind, ReminderStatus
 
 
-def _require_prescriber(actor, clinic_id: int) -> None:
+def require_prescriber(actor, clinic_id: int) -> None:
     if not actor.memberships.filter(clinic_id=clinic_id, role=Role.PRESCRIBER, is_active=True).exists():
         raise PermissionDenied("Only a prescriber of this clinic can do this.")
 
@@ -46,7 +47,7 @@ def gate(*, actor, patient, action: str, override_reason: str = "", start_on: dt
 def prescription_activate(
     *, actor, prescription: CompoundedPrescription, override_reason: str = ""
 ) -> CompoundedPrescription:
-    _require_prescriber(actor, prescription.clinic_id)
+    require_prescriber(actor, prescription.clinic_id)
     if prescription.status == PrescriptionStatus.ACTIVE:
         return prescription
     if prescription.status != PrescriptionStatus.DRAFT:
@@ -61,13 +62,15 @@ def prescription_activate(
     with transaction.atomic():
         prescription.status = PrescriptionStatus.ACTIVE
         prescription.full_clean()
-        _save(prescription, actor, f"activated over open flags: {override_reason}" if override_reason else "activated")
+        save_with_history(
+            prescription, actor, f"activated over open flags: {override_reason}" if override_reason else "activated"
+        )
         patient_services.enqueue_patient_evaluation([prescription.patient_id])
     return prescription
 
 
 def _end_prescription(*, actor, prescription: CompoundedPrescription, status: str, reason: str, allowed: tuple):
-    _require_prescriber(actor, prescription.clinic_id)
+    require_prescriber(actor, prescription.clinic_id)
     reason = _require_reason(reason)
     with transaction.atomic():
         prescription = CompoundedPrescription.objects.select_for_update().get(pk=prescription.pk)
@@ -77,7 +80,7 @@ def _end_prescription(*, actor, prescription: CompoundedPrescription, status: st
                 f"{PrescriptionStatus(status).label.lower()}."
             )
         prescription.status = status
-        _save(prescription, actor, f"{PrescriptionStatus(status).label.lower()}: {reason}")
+        save_with_history(prescription, actor, f"{PrescriptionStatus(status).label.lower()}: {reason}")
         reminders.plan_patient(prescription.patient)  # the refill reminder follows the active prescription
     return prescription
 
@@ -112,7 +115,7 @@ def plan_start(*, actor, plan: TitrationPlan, start: dt.date, override_reason: s
     gate: open flags, and a start before a conflict's earliest safe start (OPI-W1/W2), block unless a
     prescriber overrides with a reason. Blocks and overrides are both recorded.
     """
-    _require_prescriber(actor, plan.clinic_id)
+    require_prescriber(actor, plan.clinic_id)
     plan = TitrationPlan.objects.select_related("patient").get(pk=plan.pk)
     if plan.status != PlanStatus.DRAFT:
         raise ValidationError(f"A {plan.get_status_display().lower()} plan cannot be started.")
@@ -136,15 +139,15 @@ def plan_start(*, actor, plan: TitrationPlan, start: dt.date, override_reason: s
     with transaction.atomic():
         plan.status = PlanStatus.ACTIVE
         plan.full_clean()
-        _save(plan, actor, why)
+        save_with_history(plan, actor, why)
         first.status = StepStatus.ACTIVE
         first.actual_start = start
-        _save(first, actor, why)
+        save_with_history(first, actor, why)
         patient = plan.patient
         if patient.status != PatientStatus.ACTIVE:
             patient.status = PatientStatus.ACTIVE
             patient.discontinued_reason = ""
-            _save(patient, actor, f"on LDN from {start:%Y-%m-%d}: {why}")
+            save_with_history(patient, actor, f"on LDN from {start:%Y-%m-%d}: {why}")
         reminders.plan_patient(patient)
         patient_services.enqueue_patient_evaluation([plan.patient_id])
     return plan
@@ -225,7 +228,7 @@ def plan_create(
     note: str = "",
 ) -> TitrationPlan:
     """A draft plan and its steps, exactly as previewed. Starting it is a separate action (the gate)."""
-    _require_prescriber(actor, patient.clinic_id)
+    require_prescriber(actor, patient.clinic_id)
     preview = plan_preview(
         protocol=protocol, custom_steps=custom_steps, start=start, target_mg=target_mg, prescription=prescription
     )
@@ -241,9 +244,9 @@ def plan_create(
             notes=note,
         )
         plan.full_clean()
-        _save(plan, actor, "plan created" + (f" from {protocol.key}" if protocol else " with custom steps"))
+        save_with_history(plan, actor, "plan created" + (f" from {protocol.key}" if protocol else " with custom steps"))
         for step in preview:
-            _save(
+            save_with_history(
                 TitrationStep(
                     plan=plan,
                     sequence=step.sequence,
@@ -255,13 +258,6 @@ def plan_create(
                 "planned",
             )
     return plan
-
-
-def _save(obj, actor, why: str) -> None:
-    """Save with who and why on the history row (simple-history's _history_user / _change_reason)."""
-    obj._history_user = actor
-    obj._change_reason = why[:100]
-    obj.save()
 
 
 def _steps(plan: TitrationPlan) -> list[TitrationStep]:
@@ -297,7 +293,7 @@ def plan_hold(*, actor, plan: TitrationPlan, reason: str, system: bool = False) 
     pending step-up reminders are cancelled in the same transaction and the patient is told to stay on
     the dose instead (REM-1). ``system``: the side-effect rules' hold (SE-1, SE-4), re-read at each check-in."""
     if not system:
-        _require_prescriber(actor, plan.clinic_id)
+        require_prescriber(actor, plan.clinic_id)
     reason = _require_reason(reason)
     with transaction.atomic():
         plan = _active_plan(plan, "held")
@@ -309,14 +305,14 @@ def plan_hold(*, actor, plan: TitrationPlan, reason: str, system: bool = False) 
         current.held_by_clinician = current.held_by_clinician or not system
         if not system:  # before the save, whose signal replans (and would cancel them with a vaguer reason)
             _cancel_step_reminders(plan, f"step held: {reason}")
-        _save(current, actor, f"held: {reason}")
+        save_with_history(current, actor, f"held: {reason}")
         reminders.plan_patient(plan.patient)
     return current
 
 
 def plan_resume(*, actor, plan: TitrationPlan, reason: str) -> TitrationStep:
     """End a hold: the current dose goes on, and the next step-up follows the step-up rule again (1.3)."""
-    _require_prescriber(actor, plan.clinic_id)
+    require_prescriber(actor, plan.clinic_id)
     reason = _require_reason(reason)
     with transaction.atomic():
         plan = _active_plan(plan, "resumed")
@@ -326,7 +322,7 @@ def plan_resume(*, actor, plan: TitrationPlan, reason: str) -> TitrationStep:
         current.status = StepStatus.ACTIVE
         current.held_by_clinician = False
         current.note = f"resumed: {reason}"[:500]
-        _save(current, actor, f"resumed: {reason}")
+        save_with_history(current, actor, f"resumed: {reason}")
         reminders.plan_patient(plan.patient)
     return current
 
@@ -337,7 +333,7 @@ def _insert_after(
     """A new active step right after ``after``; later steps move one place down (sequence is unique)."""
     for later in reversed([s for s in _steps(plan) if s.sequence > after.sequence]):
         later.sequence += 1
-        _save(later, actor, "renumbered")
+        save_with_history(later, actor, "renumbered")
     step = TitrationStep(
         plan=plan,
         sequence=after.sequence + 1,
@@ -349,14 +345,14 @@ def _insert_after(
         note=why[:500],
     )
     step.full_clean()
-    _save(step, actor, why)
+    save_with_history(step, actor, why)
     return step
 
 
 def plan_step_back(*, actor, plan: TitrationPlan, on: dt.date, reason: str, system: bool = False) -> TitrationStep:
     """SE-2: back to the previous dose; SE-5: from the first step, half the dose (floor 0.25 mg)."""
     if not system:
-        _require_prescriber(actor, plan.clinic_id)
+        require_prescriber(actor, plan.clinic_id)
     reason = _require_reason(reason)
     with transaction.atomic():
         plan = _active_plan(plan, "stepped back")
@@ -371,7 +367,7 @@ def plan_step_back(*, actor, plan: TitrationPlan, on: dt.date, reason: str, syst
         dose = rules.step_back_dose(current.dose_mg, previous)
         current.status = StepStatus.STEPPED_BACK
         current.note = reason[:500]
-        _save(current, actor, f"stepped back: {reason}")
+        save_with_history(current, actor, f"stepped back: {reason}")
         lower = _insert_after(plan, current, dose, on, actor, f"stepped back to {rules.fmt_mg(dose)} mg: {reason}")
         # SE-2: resume with a longer interval: the dose that caused trouble is tried again after
         # RETRY_AFTER_STEP_BACK_DAYS, not skipped (skipping it would make the next increment bigger).
@@ -379,8 +375,8 @@ def plan_step_back(*, actor, plan: TitrationPlan, on: dt.date, reason: str, syst
         retry.status, retry.actual_start = StepStatus.PLANNED, None
         retry.planned_start = on + dt.timedelta(days=RETRY_AFTER_STEP_BACK_DAYS)
         lower.min_days = RETRY_AFTER_STEP_BACK_DAYS
-        _save(lower, actor, "longer interval after a step-back (SE-2)")
-        _save(retry, actor, "planned retry (SE-2)")
+        save_with_history(lower, actor, "longer interval after a step-back (SE-2)")
+        save_with_history(retry, actor, "planned retry (SE-2)")
         _replan_dates(plan, retry, actor)
         reminders.plan_patient(plan.patient)
         return lower
@@ -393,13 +389,13 @@ def _replan_dates(plan: TitrationPlan, after: TitrationStep, actor) -> None:
         if step.sequence > after.sequence and step.status == StepStatus.PLANNED:
             if step.planned_start != day:
                 step.planned_start = day
-                _save(step, actor, "rescheduled after a step-back")
+                save_with_history(step, actor, "rescheduled after a step-back")
             day += dt.timedelta(days=step.min_days)
 
 
 def plan_skip(*, actor, plan: TitrationPlan, step: TitrationStep, reason: str) -> TitrationStep:
     """Leave a planned step out; the next step-up goes to the step after it, under the same rule (1.3)."""
-    _require_prescriber(actor, plan.clinic_id)
+    require_prescriber(actor, plan.clinic_id)
     reason = _require_reason(reason)
     with transaction.atomic():
         plan = _active_plan(plan, "changed")
@@ -408,7 +404,7 @@ def plan_skip(*, actor, plan: TitrationPlan, step: TitrationStep, reason: str) -
             raise ValidationError("Only a planned step of this plan can be skipped.")
         step.status = StepStatus.SKIPPED
         step.note = reason[:500]
-        _save(step, actor, f"skipped: {reason}")
+        save_with_history(step, actor, f"skipped: {reason}")
         reminders.plan_patient(plan.patient)
     return step
 
@@ -431,7 +427,7 @@ def plan_set_dose(
 ) -> TitrationStep:
     """A custom dose from ``on`` (DOSE-1 applies); the current step is done. A dose above the current one
     is a step-up: the whole step-up rule applies, and only a prescriber's override passes a refusal."""
-    _require_prescriber(actor, plan.clinic_id)
+    require_prescriber(actor, plan.clinic_id)
     try:
         rules.check_dose(dose_mg)
     except rules.DoseError as exc:
@@ -450,7 +446,7 @@ def plan_set_dose(
     with transaction.atomic():
         current.status = StepStatus.DONE
         current.held_by_clinician = False
-        _save(current, actor, why)
+        save_with_history(current, actor, why)
         step = _insert_after(plan, current, dose_mg, on, actor, why)
         reminders.plan_patient(plan.patient)
         return step
@@ -459,7 +455,7 @@ def plan_set_dose(
 def plan_advance(*, actor, plan: TitrationPlan, on: dt.date, override_reason: str = "") -> TitrationStep:
     """Step up to the next planned step if the step-up rule allows it on ``on`` (domain.md 1.3), or if a
     prescriber overrides with a reason. The opioid gate (1.3.2) is applied and recorded either way."""
-    _require_prescriber(actor, plan.clinic_id)
+    require_prescriber(actor, plan.clinic_id)
     plan = TitrationPlan.objects.select_related("patient").get(pk=plan.pk)
     steps = _steps(plan)
     current = _current(steps)
@@ -473,16 +469,16 @@ def plan_advance(*, actor, plan: TitrationPlan, on: dt.date, override_reason: st
     with transaction.atomic():
         current.status = StepStatus.DONE
         current.held_by_clinician = False
-        _save(current, actor, why)
+        save_with_history(current, actor, why)
         following.status = StepStatus.ACTIVE
         following.actual_start = on
-        _save(following, actor, why)
+        save_with_history(following, actor, why)
         reminders.plan_patient(plan.patient)
     return following
 
 
 def _end_plan(*, actor, plan: TitrationPlan, status: str, reason: str) -> TitrationPlan:
-    _require_prescriber(actor, plan.clinic_id)
+    require_prescriber(actor, plan.clinic_id)
     reason = _require_reason(reason)
     with transaction.atomic():
         plan = TitrationPlan.objects.select_for_update().select_related("patient").get(pk=plan.pk)
@@ -495,22 +491,22 @@ def _end_plan(*, actor, plan: TitrationPlan, status: str, reason: str) -> Titrat
         if current is not None:
             current.status = StepStatus.DONE
             current.held_by_clinician = False
-            _save(current, actor, f"plan {label}: {reason}")
+            save_with_history(current, actor, f"plan {label}: {reason}")
         for step in _steps(plan):
             if step.status == StepStatus.PLANNED:
                 step.status = StepStatus.SKIPPED
                 step.note = f"plan {label}"
-                _save(step, actor, f"plan {label}: {reason}")
+                save_with_history(step, actor, f"plan {label}: {reason}")
         plan.status = status
-        _save(plan, actor, f"{label}: {reason}")
+        save_with_history(plan, actor, f"{label}: {reason}")
         patient = plan.patient
         on_other_plan = TitrationPlan.objects.filter(patient=patient, status=PlanStatus.ACTIVE).exists()
         if status == PlanStatus.CANCELLED:
             patient.status, patient.discontinued_reason = PatientStatus.DISCONTINUED, reason
-            _save(patient, actor, f"LDN discontinued: {reason}")
+            save_with_history(patient, actor, f"LDN discontinued: {reason}")
         elif not on_other_plan and patient.status == PatientStatus.ACTIVE:
             patient.status = PatientStatus.PAUSED  # no LDN course runs now; a new plan makes them active again
-            _save(patient, actor, f"LDN course completed: {reason}")
+            save_with_history(patient, actor, f"LDN course completed: {reason}")
         reminders.plan_patient(patient)
     return plan
 
