@@ -5,13 +5,17 @@ links to live in the other areas' views, each calling its service.
 """
 
 import datetime as dt
+from pathlib import Path
 
+from django.conf import settings
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 
+from ldnclinic import stamps
 from patients import services as patient_services
 
-from . import chart, chart_timeline
+from . import chart, chart_timeline, chart_timeline_sql
 from .access import require, staff_view, visible_or_404
 
 
@@ -21,18 +25,42 @@ def _patient(request, pk: int):
     return patient
 
 
+# What a kept chart was drawn by: a chart kept by other code or templates is never shown.
+CHART_CODE = stamps.code_digest(
+    chart,
+    chart_timeline,
+    chart_timeline_sql,
+    *sorted((Path(settings.BASE_DIR) / "templates/clinic/chart").glob("*.html")),
+)
+CACHE_SECONDS = 120  # a kept chart outlives no write to its clinic, and no more than this
+
+
 @never_cache
 @staff_view
 def patient_chart(request, pk: int):
+    """The chart, drawn once and kept until a row of the patient's clinic is written (ldnclinic.stamps) or
+    the patient's day changes: for this user, whose role chooses the actions it offers."""
     patient = _patient(request, pk)
-    data = chart.patient_chart(patient=patient, user=request.user)
-    context = {
-        "chart": data,
-        "patient": patient,
-        "timeline": chart_timeline.timeline(patient, today=data.today),
-        "nav": "patients",
-    }
-    return render(request, "clinic/chart/patient.html", context)
+    today = patient_services.patient_today(patient)
+
+    def draw() -> dict:
+        data = chart.patient_chart(patient=patient, user=request.user)
+        context = {
+            "chart": data,
+            "patient": patient,
+            "timeline": chart_timeline.timeline(patient, today=data.today),
+            "nav": "patients",
+        }
+        page = "clinic/chart/patient.html"
+        return {
+            "title": f"{data.banner.name} ({data.banner.mrn})",
+            "body": render_to_string(f"{page}#body", context, request),
+            "scripts": render_to_string(f"{page}#scripts", context, request),
+        }
+
+    parts = (CHART_CODE, patient.pk, request.user.pk, today.isoformat())
+    drawn = stamps.cached("chart", [patient.clinic_id], parts, draw, CACHE_SECONDS)
+    return render(request, "clinic/chart/patient.html", {"patient": patient, "nav": "patients", **drawn})
 
 
 def _before(value: str) -> dt.date | None:

@@ -25,15 +25,18 @@ effects marked reviewed, the patient checking in, a reminder getting through.
 """
 
 import math
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db.models import Aggregate, CharField
 from django.utils import timezone
 
+from ldnclinic import stamps
 from ldnclinic.scoping import visible_to
 from patients.models import Clinic, Patient
 
 from . import worklist_plans as plans
+from . import worklist_rows
 from .access import can
 from .worklist_rows import (
     NOTHING,
@@ -67,10 +70,25 @@ KINDS: tuple[tuple[str, str], ...] = (
 KIND_LABELS = dict(KINDS)
 MINE, UNASSIGNED, EVERYONE = "mine", "unassigned", "everyone"
 ASSIGNEES = ((EVERYONE, "Everyone"), (MINE, "Mine"), (UNASSIGNED, "Unassigned"))
-SHOWN = 20  # rows of each kind on the whole worklist; the rest are a link away
+SHOWN = 10  # rows of each kind on the whole worklist; the rest are a link away
+CACHE_SECONDS = 120  # a computed worklist outlives no write to its clinics, and no more than this
 PAGE_SIZE = 50  # rows a page on a kind's own page
 
-__all__ = ["ASSIGNEES", "EVERYONE", "KINDS", "KIND_LABELS", "MINE", "UNASSIGNED", "Item", "url", "worklist_for"]
+# How the rows are computed and what they hold: a cached worklist of other code is never read back.
+CODE = stamps.code_digest(sys.modules[__name__], plans, worklist_rows)
+
+__all__ = [
+    "ASSIGNEES",
+    "EVERYONE",
+    "KINDS",
+    "KIND_LABELS",
+    "MINE",
+    "UNASSIGNED",
+    "Item",
+    "url",
+    "worklist_for",
+    "worklist_page",
+]
 
 
 @dataclass
@@ -108,29 +126,74 @@ class Worklist:
     page: int = 1
 
 
-class _Zones(Aggregate):
-    """The distinct time zones of a clinic's patients, comma-separated (IANA names have no commas)."""
-
-    function = "GROUP_CONCAT"
-    template = "%(function)s(DISTINCT %(expressions)s)"
-    output_field = CharField()
-
-    def as_postgresql(self, compiler, connection, **extra):
-        return self.as_sql(
-            compiler, connection, function="STRING_AGG", template="%(function)s(DISTINCT %(expressions)s, ',')"
-        )
-
-
 # --- The page ---------------------------------------------------------------------------------------
 
 
 def worklist_for(*, user, kind: str = "", assignee: str = EVERYONE, page: int = 1) -> Worklist:
     """The user's worklist, filtered by kind ('' for all, each kind's first rows) and by whose tasks
-    they are; ``page`` pages through one kind."""
-    now = timezone.now()
-    clinics = list(visible_to(user, Clinic).annotate(zones=_Zones("patients__time_zone")).order_by("name", "pk"))
-    today = zones_today({z for c in clinics for z in (c.zones or "").split(",") if z}, now)
+    they are; ``page`` pages through one kind.
+
+    Kept in the cache until a row of one of its clinics is written (``ldnclinic.stamps``), or for
+    ``CACHE_SECONDS`` at most, and keyed by each patient zone's date, so a new day is a new worklist; the
+    buttons a row offers are the user's own, chosen on every request."""
+    return _kept(user, _scope(user), kind, assignee, max(1, page) if kind else 1)
+
+
+def _kept(user, scope: tuple, kind: str, assignee: str, page: int) -> Worklist:
+    clinics, ids, today, now = scope
+    found = stamps.cached(
+        "worklist",
+        ids,
+        _parts(user, kind, assignee, page, today),
+        lambda: _compute(user, clinics, today, now, kind, assignee, page),
+        CACHE_SECONDS,
+    )
+    for section in found.sections:
+        section.items = [_with_actions(item, user) for item in section.items]
+    return found
+
+
+def worklist_page(
+    *, user, kind: str, assignee: str, page: int, render: Callable[[Worklist], str], key: tuple
+) -> tuple[Worklist, str]:
+    """The worklist and its rows drawn by ``render``, kept together as ``worklist_for`` keeps the rows:
+    drawing a hundred rows costs more than reading them back. The drawing is the user's own (their
+    buttons, "assigned to you", their form tokens), so it is kept for the user, under ``key`` as well
+    (what else the drawing depends on: the template's code, the form token's secret)."""
     page = max(1, page) if kind else 1
+    scope = _scope(user)
+    _, ids, today, _ = scope
+
+    def draw() -> tuple[Worklist, str]:
+        found = _kept(user, scope, kind, assignee, page)
+        return found, render(found)
+
+    parts = (_parts(user, kind, assignee, page, today), user.pk, key)
+    return stamps.cached("worklist-page", ids, parts, draw, CACHE_SECONDS)
+
+
+def _scope(user):
+    """The user's clinics, their ids, each patient zone's date there, and now."""
+    now = timezone.now()
+    clinics = list(visible_to(user, Clinic).order_by("name", "pk"))
+    ids = [c.pk for c in clinics]
+    zones = stamps.cached("worklist-zones", ids, (), lambda: _zones(ids), CACHE_SECONDS)
+    return clinics, ids, zones_today(zones, now), now
+
+
+def _parts(user, kind: str, assignee: str, page: int, today: dict) -> tuple:
+    """What a kept worklist depends on besides its clinics' data."""
+    whose = user.pk if assignee == MINE else None
+    return (CODE, kind, assignee, page, whose, user.is_superuser, sorted(today.items()))
+
+
+def _zones(clinic_ids: list[int]) -> list[str]:
+    """The time zones of the clinics' patients (each patient's today is their own)."""
+    found = Patient.all_objects.filter(clinic_id__in=clinic_ids).order_by().values_list("time_zone", flat=True)
+    return sorted(found.distinct())
+
+
+def _compute(user, clinics: list[Clinic], today: dict, now, kind: str, assignee: str, page: int) -> Worklist:
     spans = {
         key: Span((page - 1) * PAGE_SIZE, PAGE_SIZE) if kind == key else Span(0, 0 if kind else SHOWN)
         for key, _ in KINDS
@@ -154,25 +217,23 @@ def worklist_for(*, user, kind: str = "", assignee: str = EVERYONE, page: int = 
         reports = side_effects(user, now, Span(0, spans["side_effects"].end))
         found["missed_checkins"], missed_rows = missed_checkins(user, now, today, spans["missed_checkins"])
         found["reminders"] = reminders(user, today, spans["reminders"])
-        plan_rows = plans.read_plans(user, today)
-        steps_shown = plans.shown(plan_rows.steps, spans["steps"])
-        supply_shown = plans.shown(plan_rows.supply, spans["supply"])
+        plan_rows = plans.read_plans(user, today, spans["steps"], spans["supply"])
         needed = {row[1] for row in missed_rows}
-        needed |= {state.patient_id for _, state in steps_shown} | {state.patient_id for _, state, _ in supply_shown}
+        needed |= {facts.patient_id for facts, _ in [*plan_rows.steps, *plan_rows.supply]}
     span = spans["side_effects"]
     merged = sorted(se_tasks.items + reports.items, key=lambda i: i.sort)[span.offset : span.end]
     found["side_effects"] = Found(se_tasks.count + reports.count, merged)
     patients = _patients(user, needed, clinics)
     if plan_rows is not None:
         found["missed_checkins"].items = missed_items(missed_rows, patients)
-        found["steps"] = Found(len(plan_rows.steps), plans.step_items(steps_shown, patients))
-        found["supply"] = Found(len(plan_rows.supply), plans.supply_items(supply_shown, patients))
+        found["steps"] = Found(plan_rows.steps_count, plans.step_items(plan_rows.steps, patients))
+        found["supply"] = Found(plan_rows.supply_count, plans.supply_items(plan_rows.supply, patients))
     counts = [(key, label, found[key].count) for key, label in KINDS]
     sections = []
     for key, label in KINDS:
         if kind and key != kind:
             continue
-        rows = [_with_actions(item, user) for item in found[key].items]
+        rows = found[key].items
         pages = max(1, math.ceil(found[key].count / PAGE_SIZE)) if kind else 1
         sections.append(Section(key, label, rows, found[key].count, page if kind else 1, pages))
     return Worklist(

@@ -59,10 +59,59 @@ class PostAction:
     fields: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ClinicName:
+    pk: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """The patient as a row shows them: a small value, so a kept worklist is cheap to keep and to read back."""
+
+    pk: int
+    first_name: str
+    last_name: str
+    mrn: str
+    clinic_id: int
+    clinic: ClinicName
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRef:
+    """The task a row is, as its buttons and its "assigned to" line need it."""
+
+    pk: int
+    kind: str
+    assigned_to_id: int | None
+    assignee_name: str
+
+
+def who(patient: Patient | Who) -> Who:
+    if isinstance(patient, Who):
+        return patient
+    clinic = patient.clinic  # read with the row (select_related) or set from the page's clinics
+    return Who(
+        patient.pk, patient.first_name, patient.last_name, patient.mrn, clinic.pk, ClinicName(clinic.pk, clinic.name)
+    )
+
+
+def task_ref(task: ClinicianTask | TaskRef | None) -> TaskRef | None:
+    if task is None or isinstance(task, TaskRef):
+        return task
+    user = task.assigned_to if task.assigned_to_id else None
+    name = (user.get_full_name() or user.username) if user is not None else ""
+    return TaskRef(task.pk, task.kind, task.assigned_to_id, name)
+
+
 @dataclass
 class Item:
     kind: str
-    patient: Patient
+    patient: Who  # a Patient given is kept as its Who
     title: str
     reasons: tuple[str, ...] = ()
     when: str = ""  # the date that matters, in words ("Earliest safe start 12 Mar 2026")
@@ -70,11 +119,13 @@ class Item:
     badge: str = ""
     links: tuple[Link, ...] = ()  # the action's page first
     posts: tuple[PostAction, ...] = ()
-    task: ClinicianTask | None = None
+    task: TaskRef | None = None  # a ClinicianTask given is kept as its TaskRef
     sort: tuple = ()
     chart: str | None = None  # the patient's chart
 
     def __post_init__(self):
+        self.patient = who(self.patient)
+        self.task = task_ref(self.task)
         if self.chart is None:
             self.chart = url("patient", self.patient.pk)
 

@@ -143,13 +143,20 @@ AXES_VERBOSE = False  # no banner on every manage.py command
 
 # --- Redis: Celery broker and cache when REDIS_URL is set -------------------------------------
 REDIS_URL = env_redis_url("REDIS_URL")
+# "pages" keeps drawn worklists and charts until their clinic's data changes (ldnclinic/stamps.py), apart
+# from "default" (throttle counts, sessions' helpers), so its many entries never crowd those out.
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "ldn",
-        }
+        },
+        "pages": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "ldn-pages",
+        },
     }
 else:
     # A file cache, not local memory: web, worker and beat are separate processes.
@@ -157,7 +164,12 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
-        }
+        },
+        "pages": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache-pages"),
+            "OPTIONS": {"MAX_ENTRIES": env_int("PAGE_CACHE_ENTRIES", 2000, minimum=10)},
+        },
     }
 
 # --- Celery ----------------------------------------------------------------------------------
@@ -213,6 +225,8 @@ CELERY_BEAT_SCHEDULE = {
     "reminder-plan": {"task": "titration.reminder_plan_all", "schedule": timedelta(minutes=15)},
     # EFF-1: a review task for each patient reaching 12 weeks on the maintenance dose (idempotent by key).
     "efficacy-reviews": {"task": "titration.efficacy_reviews", "schedule": crontab(hour=3, minute=10)},
+    # The worklist's stored plan outlooks, rebuilt from the plans (each change rewrites its own already).
+    "outlook-rebuild": {"task": "titration.outlook_rebuild", "schedule": crontab(hour=3, minute=40)},
 }
 
 # --- API --------------------------------------------------------------------------------------

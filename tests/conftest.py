@@ -71,10 +71,12 @@ def _empty_file_cache():
 
 @pytest.fixture(autouse=True)
 def _own_throttle_counts(monkeypatch):
-    """Throttle counts live in the shared cache; each test counts in its own namespace."""
-    from ldnclinic import throttle
+    """Throttle counts and cached reads live in the shared cache; each test has its own namespace (a test
+    database's ids come round again, and a cached worklist of an earlier test must not answer for them)."""
+    from ldnclinic import stamps, throttle
 
     monkeypatch.setattr(throttle, "NAMESPACE", uuid.uuid4().hex)
+    monkeypatch.setattr(stamps, "NAMESPACE", uuid.uuid4().hex)
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from symptoms.models import (
 from titration.models import (
     CompoundedPrescription,
     Pharmacy,
+    PlanOutlook,
     PrescriberCredential,
     Reminder,
     TitrationPlan,
@@ -173,6 +174,18 @@ class PlanFactory(factory.django.DjangoModelFactory):
     target_dose_mg = Decimal("4.5")
     start_date = dt.date(2026, 1, 10)
     status = "active"
+
+
+class PlanOutlookFactory(factory.django.DjangoModelFactory):
+    """A stored outlook row, for the scoping suites. Saving an active plan writes the real one already
+    (titration/signals.py); this one hangs off a draft plan, so it never takes the patient's one active plan."""
+
+    class Meta:
+        model = PlanOutlook
+        django_get_or_create = ("plan",)
+
+    patient = factory.SubFactory(PatientFactory)
+    plan = factory.SubFactory(PlanFactory, patient=factory.SelfAttribute("..patient"), status="draft")
 
 
 class StepFactory(factory.django.DjangoModelFactory):

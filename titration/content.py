@@ -19,7 +19,7 @@ from patients.labs import lab_step_up_blocks_for
 from symptoms.invitations import invitation_for
 from symptoms.models import SymptomCheckIn
 
-from . import rules, supply
+from . import rules, schedule, supply
 from .models import CompoundedPrescription, PlanStatus, PrescriptionStatus, StepStatus, TitrationPlan, TitrationStep
 from .reminder_models import Reminder, ReminderKind, ReminderStatus
 
@@ -431,8 +431,8 @@ def dose_summary(
     # RX-3: a step the dispensed strength cannot make is not promised until a prescription that can is active.
     needs_prescription = following is not None and measured(following.dose_mg, rx) is None
     if following is not None and current.status != StepStatus.HELD and not needs_prescription:
-        earliest = (current.actual_start or current.planned_start) + dt.timedelta(days=current.min_days)
-        next_day = max(following.planned_start, earliest, today)
+        started = current.actual_start or current.planned_start
+        next_day = max(schedule.step_evening(started, current.min_days, following.planned_start), today)
     return {
         "tonight": dose_text(current.dose_mg, rx),
         "next_step": next_day,

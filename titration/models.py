@@ -386,4 +386,5 @@ class TitrationStep(ClinicOwned, SoftDeletable):
 
 
 from .credential_models import PrescriberCredential  # noqa: E402, F401 - configuration for the printed prescription
+from .outlook_models import PlanOutlook  # noqa: E402, F401 - derived: what is coming for each active plan
 from .reminder_models import Reminder  # noqa: E402, F401 - a model of this app, kept in its own file

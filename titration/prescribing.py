@@ -12,7 +12,6 @@ The rules themselves are in titration/supply.py (pure); this module reads the ro
 """
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -22,7 +21,7 @@ from django.db import transaction
 
 from ldnclinic.db import save_with_history
 
-from . import content, rules, supply
+from . import content, outlook, rules, supply
 from .models import (
     CompoundedPrescription,
     Filler,
@@ -314,72 +313,48 @@ class Rx3Item:
 NEW_PRESCRIPTION, SUPPLY_LOW = "new_prescription", "supply_low"
 
 
-def _items_for_plan(
-    plan: TitrationPlan, rx: CompoundedPrescription | None, today: dt.date, steps: list[TitrationStep]
-) -> list[Rx3Item]:
+def _items(facts: outlook.Facts, today: dt.date) -> list[Rx3Item]:
+    """RX-3 for one plan, from its outlook (titration/outlook.py), the same one the worklist counts by."""
     items: list[Rx3Item] = []
-    current = _current(steps)
-    upcoming = [
-        s for s in steps if s.status == StepStatus.PLANNED and (current is None or s.sequence > current.sequence)
-    ]
-    f = content.formulation(rx) if rx is not None else None
-    lead = rx.pharmacy.lead_time_days if rx is not None and rx.pharmacy_id else supply.DEFAULT_LEAD_TIME_DAYS
-    cannot = next((s for s in upcoming if f is None or supply.measure(s.dose_mg, f) is None), None)
-    if cannot is not None:
-        due = max(supply.reorder_by(cannot.planned_start, lead), today)
-        where = f"from {supply.describe(f)}" if f is not None else "with no active prescription"
+    rx, step = facts.rx, facts.following
+    if facts.new_rx_by is not None:
+        due = max(facts.new_rx_by, today)
+        formulation = content.formulation(rx) if rx is not None else None
+        where = f"from {supply.describe(formulation)}" if formulation is not None else "with no active prescription"
         items.append(
             Rx3Item(
-                plan.patient_id,
+                facts.patient_id,
                 NEW_PRESCRIPTION,
                 due,
-                f"new prescription needed by {due:%d %b %Y}: the next step {rules.fmt_mg(cannot.dose_mg)} mg on "
-                f"{cannot.planned_start:%d %b %Y} cannot be made {where} (RX-3)",
-                plan.pk,
-                cannot.pk,
-                rx.pk if rx is not None else None,
+                f"new prescription needed by {due:%d %b %Y}: the next step {rules.fmt_mg(step.dose_mg)} mg on "
+                f"{step.planned_start:%d %b %Y} cannot be made {where} (RX-3)",
+                facts.plan_id,
+                step.id,
+                rx.id if rx is not None else None,
             )
         )
-    if f is not None and f.form != supply.EYE_DROPS:
-        schedule = _schedule(steps)
-        dispensed = rx.start_on or rx.written_on
-        runs_out = supply.supply_runs_out(f, dispensed, schedule) if schedule else None
-        if runs_out is not None and (runs_out - today).days < supply.SUPPLY_WARN_DAYS:
-            left = (runs_out - today).days
-            if left <= 0:
-                text = f"supply ran out on {runs_out:%d %b %Y}: a new prescription is needed now (RX-3)"
-            else:
-                days = "1 day" if left == 1 else f"{left} days"
-                text = f"supply runs out on {runs_out:%d %b %Y} ({days} left): a new prescription is due (RX-3)"
-            items.append(Rx3Item(plan.patient_id, SUPPLY_LOW, runs_out, text, plan.pk, None, rx.pk))
+    runout = facts.runout
+    if runout is not None and (runout.runs_out - today).days < supply.SUPPLY_WARN_DAYS:
+        left = (runout.runs_out - today).days
+        if left <= 0:
+            text = f"supply ran out on {runout.runs_out:%d %b %Y}: a new prescription is needed now (RX-3)"
+        else:
+            days = "1 day" if left == 1 else f"{left} days"
+            text = f"supply runs out on {runout.runs_out:%d %b %Y} ({days} left): a new prescription is due (RX-3)"
+        items.append(Rx3Item(facts.patient_id, SUPPLY_LOW, runout.runs_out, text, facts.plan_id, None, rx.id))
     return items
 
 
 def rx3_items(*, patients: Iterable, today_by_patient: dict[int, dt.date]) -> dict[int, list[Rx3Item]]:
-    """RX-3 for many patients in three queries (active plans, their steps, active prescriptions with their
-    pharmacy): {patient id: items}, every given patient present. ``patients`` are Patients or ids;
-    ``today_by_patient`` is each patient's own today (patients.services.patient_today)."""
+    """RX-3 for many patients in three queries (``outlook.read``: their active plans, the steps, the active
+    prescriptions with their pharmacy): {patient id: items}, every given patient present. ``patients`` are
+    Patients or ids; ``today_by_patient`` is each patient's own today (patients.services.patient_today).
+    The supply counts refills (the pharmacy dispenses those without the clinic), as on the worklist."""
     ids = list(dict.fromkeys(getattr(p, "pk", p) for p in patients))
     out: dict[int, list[Rx3Item]] = {pid: [] for pid in ids}
-    if not ids:
-        return out
-    plans = list(TitrationPlan.objects.filter(patient_id__in=ids, status=PlanStatus.ACTIVE).prefetch_related("steps"))
-    if not plans:
-        return out
-    prescriptions = defaultdict(list)
-    by_id = {}
-    for rx in (
-        CompoundedPrescription.objects.filter(patient_id__in=ids, status=PrescriptionStatus.ACTIVE)
-        .select_related("pharmacy")
-        .order_by("-written_on", "-pk")
-    ):
-        prescriptions[rx.patient_id].append(rx)
-        by_id[rx.pk] = rx
-    for plan in plans:
-        # As content.active_prescription: the plan's own prescription when active, else the latest active one.
-        rx = by_id.get(plan.prescription_id) or next(iter(prescriptions[plan.patient_id]), None)
-        today = today_by_patient[plan.patient_id]
-        out[plan.patient_id] += _items_for_plan(plan, rx, today, _alive_steps(plan))
+    if ids:
+        for facts in outlook.read(TitrationPlan.objects.filter(patient_id__in=ids)):
+            out[facts.patient_id] += _items(facts, today_by_patient[facts.patient_id])
     return out
 
 

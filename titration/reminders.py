@@ -13,7 +13,6 @@ with backoff, permanent ones become ``failed`` and show in the clinic's admin.
 
 import datetime as dt
 import logging
-import math
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -21,7 +20,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ldnclinic import messaging
+from ldnclinic import messaging, stamps
 from ldnclinic.faults import fault_point
 from patients.flag_models import ClinicianTask, ConflictFlag, FlagKind, FlagStatus, TaskStatus
 from patients.models import Patient, PatientStatus
@@ -30,7 +29,7 @@ from patients.today import patient_today
 from . import content
 from .models import PlanStatus, StepStatus, TitrationPlan
 from .reminder_models import Channel, Reminder, ReminderKind, ReminderStatus
-from .schedule import local_to_utc, outside_quiet_hours
+from .schedule import due_evening, local_to_utc, outside_quiet_hours, step_evening
 
 logger = logging.getLogger(__name__)
 
@@ -127,10 +126,8 @@ def _next_step_up_day(plan: TitrationPlan, today: dt.date):
     following = next((s for s in steps if s.sequence > current.sequence and s.status == StepStatus.PLANNED), None)
     if following is None:
         return None
-    earliest = (current.actual_start or current.planned_start) + dt.timedelta(days=current.min_days)
-    day = max(following.planned_start, earliest)
-    if day < today:  # held past its evening: the next weekly re-ask on or after today
-        day += dt.timedelta(weeks=math.ceil((today - day).days / 7))
+    evening = step_evening(current.actual_start or current.planned_start, current.min_days, following.planned_start)
+    day = due_evening(evening, today)  # held past its evening: the next weekly re-ask
     return following, day, current.status == StepStatus.HELD and current.held_by_clinician
 
 
@@ -360,6 +357,8 @@ def deliver_group(reminders: list[Reminder], now: dt.datetime, *, outbox: messag
 
 
 def _mark_sent(ready: list[_Ready]) -> set[int]:
+    # A reminder that went clears its patient's failed ones from the worklist (an UPDATE sends no signal).
+    stamps.bump({item.reminder.clinic_id for item in ready})
     """Mark a group sent: for each row, a compare-and-set on its claim (still 'sending', same claim
     time, same attempt), with what was sent. One statement for the group where the database has
     UPDATE ... FROM and RETURNING (PostgreSQL, SQLite 3.35+), else one update per row in one
@@ -409,9 +408,12 @@ def _mark_sent_in_one_statement(connection, ready: list[_Ready], now: dt.datetim
 def _finish(reminder: Reminder, status: str, *, expected: str = ReminderStatus.SENDING, **fields) -> int:
     """Compare-and-set on the claim: only the worker that holds it (the row still in ``expected``,
     claimed at the same time, on the same attempt) may move the row. Returns 1 if it moved."""
-    return Reminder.objects.filter(
+    moved = Reminder.objects.filter(
         pk=reminder.pk, status=expected, claimed_at=reminder.claimed_at, attempts=reminder.attempts
     ).update(status=status, updated_at=timezone.now(), **fields)
+    if moved:  # a failed reminder is a worklist row, and an UPDATE sends no signal (ldnclinic.stamps)
+        stamps.bump([reminder.clinic_id])
+    return moved
 
 
 def _failed_attempt(reminder: Reminder, exc: messaging.SendError, now: dt.datetime) -> None:

@@ -38,3 +38,17 @@ def outside_quiet_hours(at: dt.time, start: dt.time, end: dt.time) -> tuple[dt.t
         before = (dt.datetime.combine(dt.date(2000, 1, 1), start) - dt.timedelta(minutes=15)).time()
         return before, 0
     return end, (1 if at >= dt.time(12, 0) else 0)
+
+
+def step_evening(current_started: dt.date, min_days: int, following_planned: dt.date) -> dt.date:
+    """REM-1 and 1.3's minimum days: the first evening the next step may be taken, its planned date, or
+    later when the current step started late."""
+    return max(following_planned, current_started + dt.timedelta(days=min_days))
+
+
+def due_evening(evening: dt.date, today: dt.date) -> dt.date:
+    """REM-1: a step whose evening has passed without a step-up (held) is asked about again every 7 days,
+    so it is due on the next of those evenings on or after ``today``."""
+    if evening >= today:
+        return evening
+    return evening + dt.timedelta(weeks=-(-(today - evening).days // 7))

@@ -11,8 +11,8 @@ from patients.models import Patient
 from patients.today import patient_today
 from symptoms.models import SideEffectReport
 
-from . import reminders
-from .models import TitrationPlan, TitrationStep
+from . import outlook, reminders
+from .models import CompoundedPrescription, Pharmacy, TitrationPlan, TitrationStep
 
 
 def _replan(patient) -> None:
@@ -65,3 +65,31 @@ def side_effect_saved(sender, instance: SideEffectReport, raw: bool = False, **k
         services.apply_side_effects(patient=patient, today=patient_today(patient))
 
     transaction.on_commit(apply)
+
+
+# The stored outlook the worklist counts by (titration/outlook.py), rewritten in the change's transaction.
+
+
+@receiver(post_save, sender=TitrationPlan, dispatch_uid="plan-outlook")
+def plan_outlook(sender, instance: TitrationPlan, raw: bool = False, **kwargs) -> None:
+    if not raw:
+        outlook.refresh([instance.pk])
+
+
+@receiver(post_save, sender=TitrationStep, dispatch_uid="step-outlook")
+def step_outlook(sender, instance: TitrationStep, raw: bool = False, **kwargs) -> None:
+    if not raw:
+        outlook.refresh([instance.plan_id])
+
+
+@receiver(post_save, sender=CompoundedPrescription, dispatch_uid="prescription-outlook")
+def prescription_outlook(sender, instance: CompoundedPrescription, raw: bool = False, **kwargs) -> None:
+    if not raw:  # activated, completed, cancelled, refills: every active plan of the patient counts on it
+        outlook.refresh_patients([instance.patient_id])
+
+
+@receiver(post_save, sender=Pharmacy, dispatch_uid="pharmacy-outlook")
+def pharmacy_outlook(sender, instance: Pharmacy, raw: bool = False, **kwargs) -> None:
+    if not raw:  # a new lead time moves every reorder date of its prescriptions
+        patients = CompoundedPrescription.objects.filter(pharmacy=instance).values_list("patient_id", flat=True)
+        outlook.refresh_patients(set(patients))

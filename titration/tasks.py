@@ -7,7 +7,7 @@ from django.conf import settings
 
 from patients.models import Patient
 
-from . import efficacy, reminders
+from . import efficacy, outlook, reminders
 
 logger = logging.getLogger(__name__)
 
@@ -49,3 +49,10 @@ def reminder_plan_patient(patient_id: int) -> None:
 def efficacy_reviews() -> int:
     """Beat, daily: EFF-1 review tasks for patients reaching 12 weeks on the maintenance dose."""
     return efficacy.raise_efficacy_reviews()
+
+
+@shared_task(name="titration.outlook_rebuild")
+def outlook_rebuild() -> int:
+    """Beat, daily: every plan's stored outlook from the plans themselves (the worklist counts by it; each
+    change already rewrites its own, so this only mends what a bulk load or a bug left behind)."""
+    return outlook.rebuild()

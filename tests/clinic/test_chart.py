@@ -9,9 +9,12 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from clinic import chart as chart_selectors
+from ldnclinic import stamps
 from patients.models import PatientStatus
 from tests import factories as f
 from titration import rules, services
@@ -434,10 +437,28 @@ def test_chart_query_count_is_flat_in_history(client, named_prescriber, on_ldn, 
     client.force_login(named_prescriber)
     url = chart_url(on_ldn.patient)
     client.get(url)  # warm the session and the opioid catalog
+    stamps.bump([on_ldn.clinic_id])  # as a write would: the chart is drawn again, not read back
     with django_assert_max_num_queries(17):
         response = client.get(url)
     assert response.status_code == 200
     assert response.content.decode().count('class="tl') > n
+
+
+def test_a_kept_chart_is_read_back_until_its_clinic_is_written(client, named_prescriber, on_ldn):
+    client.force_login(named_prescriber)
+    url = chart_url(on_ldn.patient)
+
+    def main(response) -> str:  # the page around it holds a fresh form token each time
+        page = response.content.decode()
+        return page[page.index("<main") : page.index("</main>")]
+
+    first = main(client.get(url))
+    with CaptureQueriesContext(connection) as kept:
+        again = main(client.get(url))
+    assert again == first
+    assert len(kept) <= 6  # session, user, memberships, the patient: the chart itself is kept
+    f.CheckInFactory(patient=on_ldn.patient, recorded_at=NOW - dt.timedelta(hours=1), pain=9, notes="flare")
+    assert main(client.get(url)) != first  # a check-in is on the chart at once
 
 
 @pytest.mark.parametrize("n", [5, 50])

@@ -11,6 +11,8 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from clinic import worklist
@@ -27,8 +29,8 @@ NOW = dt.datetime(2026, 6, 10, 13, 0, tzinfo=dt.UTC)  # 14:00 in London (BST)
 TODAY = dt.date(2026, 6, 10)
 URL = "/clinic/"
 # Session, user, memberships, roles, clinics, then a fixed number per kind (see clinic/worklist.py):
-# measured 21 at 5 and at 50 rows of every kind.
-WORKLIST_MAX_QUERIES = 21
+# measured 25 at 5 and at 50 rows of every kind (plans: three stored-outlook queries, three to read the rows shown).
+WORKLIST_MAX_QUERIES = 25
 
 pytestmark = pytest.mark.django_db
 
@@ -506,3 +508,55 @@ def test_worklist_query_count_does_not_grow_with_rows(rows, login, prescriber, c
     with django_assert_max_num_queries(WORKLIST_MAX_QUERIES):
         response = client.get(URL)
     assert all(n >= rows for n in counts(response).values())
+
+
+# --- Kept until its clinic's data changes (ldnclinic.stamps) ------------------------------------------
+
+
+def test_worklist_is_kept_until_a_row_of_its_clinic_is_written(
+    login, prescriber, clinic, other_clinic, other_prescriber
+):
+    patient = everything(clinic, prescriber)
+    client = login(prescriber)
+    first = client.get(URL)
+    with CaptureQueriesContext(connection) as kept:
+        again = client.get(URL)
+    assert counts(again) == counts(first)
+    assert len(kept) <= 5  # session, user, memberships, clinics: the rows come from the cache
+    # A write in another clinic leaves this one's worklist where it was.
+    everything(other_clinic, other_prescriber, name="Elsewhere")
+    with CaptureQueriesContext(connection) as still:
+        client.get(URL)
+    assert len(still) <= 5
+    # A side effect reported here is on the next page at once, in the same transaction.
+    checkin = f.CheckInFactory(patient=patient, recorded_at=NOW - days(1))
+    f.SideEffectFactory(checkin=checkin, effect="nausea", severity=3)
+    (row,) = section(client.get(URL), "side_effects")
+    assert "Nausea / stomach upset (severe)" in text(row)
+
+
+def test_a_reminder_the_outbox_marks_failed_shows_at_once(login, prescriber, clinic):
+    """The outbox moves a reminder with an UPDATE (no signal): it renews the clinic's stamp itself."""
+    from titration import reminders as outbox
+
+    patient, _ = on_plan(clinic, prescriber)
+    reminder = f.ReminderFactory(patient=patient, status="sending", kind="checkin_due", local_date=TODAY)
+    client = login(prescriber)
+    assert counts(client.get(URL))["reminders"] == 0
+    assert outbox._finish(reminder, "failed", last_error="permanent: 550 mailbox unavailable") == 1
+    assert counts(client.get(URL))["reminders"] == 1
+
+
+def test_a_kept_worklist_is_drawn_for_each_user_with_their_own_buttons(client, prescriber, nurse, clinic):
+    """The drawing is kept per user: a nurse never sees the prescriber's "assigned to you" or their form
+    tokens, and the prescriber's kept page does not answer for the nurse."""
+    patient, _ = on_plan(clinic, prescriber)
+    f.ClinicianTaskFactory(patient=patient, kind="other", title="Phone the pharmacy", assigned_to=prescriber)
+    client.force_login(prescriber)
+    mine = client.get(URL).content.decode()
+    assert "Assigned to you" in mine and "Hand back" in mine
+    assert client.get(URL).content.decode().count("Assigned to you") == 1  # kept, and the same
+    client.force_login(nurse)  # a new session: a new form-token secret too
+    theirs = client.get(URL).content.decode()
+    assert "Assigned to you" not in theirs and "Hand back" not in theirs
+    assert f"Assigned to {prescriber.get_full_name() or prescriber.username}" in theirs

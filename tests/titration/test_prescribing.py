@@ -209,13 +209,14 @@ def test_history_names_who_and_why(prescriber, patient, pharmacy):
 # --- RX-3 -------------------------------------------------------------------------------------------------
 
 
-def rx3_setup(patient, *, lead_time=5, quantity="60", step2_on=dt.date(2026, 3, 15)):
+def rx3_setup(patient, *, lead_time=5, quantity="60", step2_on=dt.date(2026, 3, 15), refills=2):
     pharmacy = f.PharmacyFactory(clinic=patient.clinic, lead_time_days=lead_time)
     rx = f.PrescriptionFactory(
         patient=patient,
         pharmacy=pharmacy,
         strength_value=D("1.5"),
         quantity=D(quantity),
+        refills=refills,
         written_on=dt.date(2026, 3, 1),
         start_on=dt.date(2026, 3, 1),
     )
@@ -248,13 +249,22 @@ def test_new_prescription_is_due_today_once_the_reorder_date_has_passed_RX_3(pat
 
 
 def test_supply_running_out_within_7_days_is_reported_with_the_date_RX_3(patient):
-    # 10 capsules at 1 a day from 1 March: the 11th is the first day not covered.
-    rx3_setup(patient, quantity="10", step2_on=dt.date(2026, 4, 30))
+    # 10 capsules at 1 a day from 1 March, no refills: the 11th is the first day not covered.
+    rx3_setup(patient, quantity="10", step2_on=dt.date(2026, 4, 30), refills=0)
     items = prescribing.rx3_for_patient(patient, dt.date(2026, 3, 6))
     [low] = [i for i in items if i.kind == prescribing.SUPPLY_LOW]
     assert low.due_on == dt.date(2026, 3, 11)
     assert low.text == "supply runs out on 11 Mar 2026 (5 days left): a new prescription is due (RX-3)"
     assert not [i for i in prescribing.rx3_for_patient(patient, dt.date(2026, 3, 3)) if i.kind == "supply_low"]
+
+
+def test_refills_the_pharmacy_still_holds_count_as_supply_RX_3(patient):
+    """A new prescription is the clinic's to write once the refills are used: 10 capsules and 2 refills
+    last 30 days, as the worklist counts them."""
+    rx3_setup(patient, quantity="10", step2_on=dt.date(2026, 4, 30), refills=2)
+    assert not [i for i in prescribing.rx3_for_patient(patient, dt.date(2026, 3, 6)) if i.kind == "supply_low"]
+    [low] = [i for i in prescribing.rx3_for_patient(patient, dt.date(2026, 3, 26)) if i.kind == "supply_low"]
+    assert low.due_on == dt.date(2026, 3, 31)
 
 
 def test_a_plan_its_prescription_can_make_has_no_rx3_items(patient):

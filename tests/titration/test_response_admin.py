@@ -2,6 +2,7 @@
 with EFF-1/EFF-2 wired from titration.rules) and the "response" column of the plan list, read in bulk."""
 
 import datetime as dt
+import re
 import zoneinfo
 from decimal import Decimal
 
@@ -63,6 +64,11 @@ def checkins(patient, first_dose: dt.date, baseline: list[int], last_two: list[i
         )
 
 
+def text_of(html: str) -> str:
+    """The page as read: tags dropped, white space collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split()).replace(" )", ")").replace("( ", "(")
+
+
 def change_page(client, plan):
     return client.get(reverse("admin:titration_titrationplan_change", args=[plan.pk]))
 
@@ -87,12 +93,12 @@ def test_panel_shows_baseline_current_change_and_grade_RESP1_RESP2_RESP3(login, 
     assert response.status_code == 200
     html = response.content.decode()
     assert "Response to LDN" in html
-    assert "7.0 (4 entries)" in html  # BASE-1: (7 + 7 + 8 + 6) / 4
+    assert "7.0 (4 entries)" in text_of(html)  # BASE-1: (7 + 7 + 8 + 6) / 4
     assert "<td>4.5</td>" in html  # RESP-1: mean of the last two, 4 and 5
     assert f"{MINUS}35.7% ({MINUS}2.5 points)" in html  # RESP-3
     assert "<td>moderate</td>" in html  # RESP-2
     assert "responder</strong>" not in html
-    assert "Responder status:</strong>\n    responder\n    (evaluated" in html
+    assert "Responder status: responder (evaluated" in text_of(html)
     assert "composite responder: pain and fatigue improved &gt;= 30% (RESP-4)" in html
 
 
@@ -101,7 +107,7 @@ def test_panel_warns_of_a_weak_baseline_BASE1(login, prescriber, patient):
     checkins(patient, plan.start_date, [6], [4, 4])
     html = change_page(login(prescriber), plan).content.decode()
     assert "Pain: weak baseline, a single value before the first dose (BASE-1)" in html
-    assert "6.0 (1 entry) <strong>weak baseline</strong>" in html
+    assert "6.0 (1 entry) weak" in text_of(html)
 
 
 def test_panel_says_plainly_when_there_is_no_baseline_BASE1(login, prescriber, patient):

@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from titration import schedule
 from titration.schedule import in_quiet_hours, local_to_utc, outside_quiet_hours
 
 LONDON, NEW_YORK = ZoneInfo("Europe/London"), ZoneInfo("America/New_York")
@@ -40,3 +41,29 @@ def test_quiet_hours_inside_one_day_and_none():
     assert in_quiet_hours(dt.time(13, 0), dt.time(12, 0), dt.time(14, 0))
     assert not in_quiet_hours(dt.time(14, 0), dt.time(12, 0), dt.time(14, 0))
     assert not in_quiet_hours(dt.time(3, 0), dt.time(0, 0), dt.time(0, 0))
+
+
+@pytest.mark.parametrize(
+    ("started", "min_days", "planned", "evening"),
+    [
+        (dt.date(2026, 3, 1), 7, dt.date(2026, 3, 8), dt.date(2026, 3, 8)),  # on time: its planned evening
+        (dt.date(2026, 3, 4), 7, dt.date(2026, 3, 8), dt.date(2026, 3, 11)),  # started late: minimum days first
+        (dt.date(2026, 3, 1), 14, dt.date(2026, 3, 8), dt.date(2026, 3, 15)),
+    ],
+)
+def test_a_step_is_first_due_on_its_planned_evening_or_after_the_minimum_days_REM1(started, min_days, planned, evening):
+    assert schedule.step_evening(started, min_days, planned) == evening
+
+
+@pytest.mark.parametrize(
+    ("today", "due"),
+    [
+        (dt.date(2026, 3, 6), dt.date(2026, 3, 8)),  # still to come
+        (dt.date(2026, 3, 8), dt.date(2026, 3, 8)),  # tonight
+        (dt.date(2026, 3, 9), dt.date(2026, 3, 15)),  # held past it: asked again a week on
+        (dt.date(2026, 3, 15), dt.date(2026, 3, 15)),
+        (dt.date(2026, 3, 16), dt.date(2026, 3, 22)),
+    ],
+)
+def test_a_held_step_is_asked_about_again_every_seven_days_REM1(today, due):
+    assert schedule.due_evening(dt.date(2026, 3, 8), today) == due
