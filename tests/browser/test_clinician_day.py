@@ -350,3 +350,58 @@ def test_no_serious_accessibility_violations_on_the_clinic_pages_and_the_checkin
         + f"\npages checked: {len(pages) + 1}\n"
     )
     assert not found, found
+
+
+FOCUSABLE = """() => {
+  const all = [...document.querySelectorAll(
+    'a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex]:not([tabindex="-1"])')];
+  // Inside a closed <details> only its summary is a control until it is opened (Enter on the summary).
+  const folded = e => { const d = e.closest('details'); return d && !d.open && !e.closest('summary'); };
+  const shown = all.filter(e => !e.disabled && e.getClientRects().length > 0 && !folded(e));
+  shown.forEach((e, i) => { e.dataset.kbd = String(i); });
+  return shown.map(e => (e.innerText || e.getAttribute('aria-label') || e.name || e.outerHTML).trim().slice(0, 120));
+}"""
+
+
+def tab_through(page) -> tuple[list[str], set[int]]:
+    """Every visible control of the page, and the ones Tab reaches from the top, once round the page."""
+    controls = page.evaluate(FOCUSABLE)
+    page.evaluate("() => { window.scrollTo(0, 0); document.activeElement && document.activeElement.blur(); }")
+    reached: set[int] = set()
+    for _ in range(len(controls) + 10):
+        page.keyboard.press("Tab")
+        found = page.evaluate("() => document.activeElement && document.activeElement.dataset.kbd")
+        if found is not None:
+            reached.add(int(found))
+    return controls, reached
+
+
+def test_the_keyboard_alone_reaches_every_action_and_does_a_review(chromium, demo):
+    """No mouse: the skip link, every control on the worklist and the chart, and a worklist button pressed
+    with Enter ("Mark reviewed") that does what a click does."""
+    desk = Desk(chromium, demo)
+    page = desk.go("/clinic/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.url.endswith("#main")
+    for path in ["/clinic/", f"/clinic/patients/{_norco_patient()[0].pk}/"]:
+        controls, reached = tab_through(desk.go(path))
+        missed = [controls[i] for i in range(len(controls)) if i not in reached]
+        assert len(controls) >= 15 and not missed, (path, missed)
+    # Tab to the first "Mark reviewed" button and press Enter: the side effects are marked reviewed.
+    page = desk.go("/clinic/?kind=side_effects")
+    before = int(page.locator("#wl-side_effects .badge").inner_text())
+    for _ in range(400):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.textContent.startsWith('Mark reviewed')"):
+            break
+    else:
+        raise AssertionError("Tab never reached a Mark reviewed button")
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    assert "marked reviewed" in page.locator(".messages").inner_text()
+    assert int(page.locator("#wl-side_effects .badge").inner_text()) == before - 1
+    desk.shot("keyboard-reviewed")
+    desk.no_console_errors()
+    desk.close()
