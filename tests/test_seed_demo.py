@@ -289,6 +289,15 @@ class TestDemoContents:
             pharmacies.add(rx.pharmacy_id)
         assert 2 <= len(pharmacies) <= 3
 
+    def test_a_demo_prescription_prints_with_the_prescribers_credentials_and_licences(self, client):
+        """A new user prints a prescription from `make run` and sees what a pharmacy needs under the signature."""
+        client.force_login(User.objects.get(username="demo-prescriber"))
+        rx = CompoundedPrescription.objects.filter(status=PrescriptionStatus.ACTIVE).first()
+        page = client.get(f"/clinic/prescriptions/{rx.pk}/print/").content.decode()
+        assert "Priya Raman, MD" in page
+        assert all(line in page for line in demo.LICENCES.splitlines())
+        assert "not on file" not in page
+
     def test_plan_steps_follow_the_protocol_min_days_from_the_plan_start_DOSE2(self):
         used = set()
         for plan in TitrationPlan.objects.select_related("protocol").exclude(status=PlanStatus.DRAFT):

@@ -37,6 +37,10 @@ STAFF = [  # username, first name, last name, role
     ("demo-nurse", "Tom", "Okafor", Role.NURSE),
     ("demo-admin", "Helen", "Marsh", Role.CLINIC_ADMIN),
 ]
+# The demo prescriber's credentials and licence numbers, as a printed prescription shows them (made up:
+# the NPI and DEA numbers pass their check digits; the DEA number starts with the last name's initial).
+PRESCRIBER_CREDENTIALS = "MD"
+LICENCES = "State medical licence MD-204718\nDEA BR4839203\nNPI 1234567893"
 PATIENT_USERNAME = "demo-patient"
 USERNAMES = [s[0] for s in STAFF] + [PATIENT_USERNAME]
 PHARMACIES = [  # name, phone, lead time (days)

@@ -46,6 +46,7 @@ from titration.demo import MEDS, SPECS, Spec
 from titration.models import (
     CompoundedPrescription,
     Pharmacy,
+    PrescriberCredential,
     StepStatus,
     TitrationPlan,
     TitrationProtocol,
@@ -338,6 +339,13 @@ class Story:
                 staff.append(_login(username, first_name, last_name, self.encoded, is_staff=True))
                 Membership.objects.create(user=staff[-1], clinic=clinic, role=role)
             self.prescriber, self.nurse = staff[0], staff[1]
+            # What the printed prescription names under the signature line (clinic configuration).
+            PrescriberCredential.objects.create(
+                clinic=clinic,
+                user=self.prescriber,
+                credentials=demo.PRESCRIBER_CREDENTIALS,
+                licence_numbers=demo.LICENCES,
+            )
             self.pharmacies = [
                 Pharmacy.objects.create(
                     clinic=clinic, name=name, phone=phone, lead_time_days=lead, email="rx@example.com"
