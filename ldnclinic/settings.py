@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Cache-Control: no-store and a Permissions-Policy on every dynamic response (ldnclinic/headers.py).
+    "ldnclinic.headers.PrivacyHeadersMiddleware",
     # Content-Security-Policy: enforced on the clinic pages and the portal, report-only elsewhere (ldnclinic/csp.py).
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "ldnclinic.csp.StrictPagesCSPMiddleware",
