@@ -12,6 +12,7 @@ from . import calendar_feeds, hooks, invitations, selectors, services
 from .forms import CheckInForm
 
 NEW_LINK_HELP = "Ask your clinic for a new link, or log in to your patient page to check in."
+JUST_SENT = "checkin-link-sent"  # the session's last check-in sent by link: its thank-you page is theirs
 
 
 def _checkin_form(request, patient) -> CheckInForm:
@@ -49,7 +50,10 @@ def checkin_by_link(request, token: str):
             request, "This link is for someone else", "You are logged in as a different patient: log out first.", 404
         )
     if invitation.used_at is not None:
-        if request.method == "GET":  # the thank-you page after submitting, and a reminder opened twice
+        # The thank-you page, with the name and tonight's dose, only to the browser that has just sent this
+        # check-in, and only while the link is valid. Anyone else who opens it (a forwarded email, a shared
+        # phone, the reminder opened again next week) learns only that it was used.
+        if request.method == "GET" and not invitation.expired and request.session.get(JUST_SENT) == invitation.pk:
             return render(request, "symptoms/thanks.html", _context(invitation.patient, None, already=True))
         return _problem(request, "This check-in is done", "This link has already been used to check in.")
     if invitation.expired:
@@ -67,7 +71,8 @@ def checkin_by_link(request, token: str):
             )
         except services.AlreadyUsed:
             return _problem(request, "This check-in is done", "This link has already been used to check in.")
-        return redirect("checkin-link", token=token)  # GET on a used link: the thank-you page
+        request.session[JUST_SENT] = invitation.pk
+        return redirect("checkin-link", token=token)  # GET on a used link: the thank-you page, for this browser
     return render(request, "symptoms/checkin_form.html", _context(patient, form, for_date=invitation.for_date))
 
 

@@ -6,6 +6,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from patients.models import ConflictFlag, MedicationStatement
@@ -87,6 +88,21 @@ def test_submitting_stores_once_and_thanks_with_tonights_dose(client, on_ldn, li
     assert again.status_code == 410
     assert "already been used" in again.content.decode()
     assert SymptomCheckIn.objects.filter(patient=patient).count() == 1
+
+
+def test_a_used_link_shows_nothing_about_the_patient_to_anyone_else_or_once_expired(client, on_ldn, link):
+    """The thank-you page (name, tonight's dose) is for the browser that sent the check-in, while the link
+    is valid; another browser, or the same one after the link expired, is told only that it was used."""
+    client.post(link, answers())
+    assert "1.5 mg" in client.get(link).content.decode()  # the sender's own thank-you page
+    stranger = Client()
+    page = stranger.get(link)
+    html = page.content.decode()
+    assert page.status_code == 410 and "already been used" in html and "Log in to check in" in html
+    assert on_ldn.patient.first_name not in html and "1.5 mg" not in html and "capsule" not in html
+    CheckInInvitation.objects.update(expires_at=timezone.now() - dt.timedelta(minutes=1))
+    html = client.get(link).content.decode()
+    assert "already been used" in html and on_ldn.patient.first_name not in html and "1.5 mg" not in html
 
 
 def test_expired_link_gets_a_plain_page_saying_what_happened(client, patient, link):
