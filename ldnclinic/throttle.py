@@ -28,14 +28,23 @@ class Window:
         return -(-self.retry_after // 60)
 
 
+def _keys(scope: str, key: str) -> tuple[str, str]:
+    digest = hashlib.sha256(f"{NAMESPACE}\0{scope}\0{key}".encode()).hexdigest()[:32]
+    return f"throttle:{digest}:n", f"throttle:{digest}:t"
+
+
+def count(scope: str, key: str) -> int:
+    """The events counted for ``key`` in ``scope`` in the current window, without counting one."""
+    return cache.get(_keys(scope, key)[0]) or 0
+
+
 def hit(scope: str, key: str, *, limit: int, seconds: int) -> Window:
     """Count one event for ``key`` in ``scope``; allowed while the window's count is at most ``limit``.
 
     The window starts at the first event and lasts ``seconds`` (fixed, not sliding: simple, and the
     worst case is 2 x limit across a window boundary, which is acceptable for email flooding).
     """
-    digest = hashlib.sha256(f"{NAMESPACE}\0{scope}\0{key}".encode()).hexdigest()[:32]
-    counter, started = f"throttle:{digest}:n", f"throttle:{digest}:t"
+    counter, started = _keys(scope, key)
     now = int(time.time())
     cache.add(started, now, seconds)
     if cache.add(counter, 1, seconds):

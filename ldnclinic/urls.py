@@ -1,17 +1,17 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from . import views
+from .lockout import LockedTokenView
 
 admin.site.site_header = "ldnclinic"
 admin.site.site_title = "ldnclinic"
 admin.site.index_title = "Clinic record"
 
 api_v1 = [
-    # Exchange a username and password for an API token (DRF's own view; it refuses bad credentials).
-    path("auth/token/", obtain_auth_token, name="token"),
+    # Exchange a username and password for an API token (DRF's own view; a locked login gets 429).
+    path("auth/token/", LockedTokenView.as_view(), name="token"),
     path("", include("patients.api_urls")),
 ]
 

@@ -1,6 +1,7 @@
-"""Password guessing stops after LOGIN_FAILURE_LIMIT wrong passwords (django-axes), on every login:
-the patient portal, the admin and the API token. The pair (username, address) is locked, so a
-stranger guessing cannot lock the patient out on their own phone's address; a success clears the count."""
+"""Password guessing stops on every login (the patient portal, the admin and the API token): a username
+after LOGIN_FAILURE_LIMIT wrong passwords from any address (django-axes), an address after
+LOGIN_ADDRESS_FAILURE_LIMIT wrong passwords for any usernames (ldnclinic.lockout), counted behind
+TRUSTED_PROXIES by the address the proxy saw; a success clears the username's count."""
 
 import pytest
 from axes.utils import reset
@@ -45,16 +46,60 @@ def test_a_success_clears_the_count(client, patient_user):
     assert _portal(client, patient_user.username, RIGHT).status_code == 302
 
 
-def test_the_lock_is_per_username_and_address(client, patient_user, patient):
+def test_a_username_is_locked_from_every_address(client, patient_user):
+    """Guessing from one address locks the username everywhere (a stolen list tried from many
+    addresses gets nowhere); another username from the same address is not locked by it."""
     other = f.UserFactory(username="someone-else")
     for _ in range(LIMIT):
         _portal(client, patient_user.username, "not-my-password")
-    assert _portal(client, other.username, RIGHT).status_code == 302  # another login from here: unaffected
-    client.logout()
     elsewhere = client.post(
         "/me/login/", {"username": patient_user.username, "password": RIGHT}, REMOTE_ADDR="198.51.100.7"
     )
-    assert elsewhere.status_code == 302  # the patient on their own phone's address still gets in
+    assert elsewhere.status_code == 429 and not _logged_in(client)
+    assert _portal(client, other.username, RIGHT).status_code == 302
+
+
+def test_an_address_is_locked_after_many_wrong_passwords_for_different_usernames(client, settings, patient_user):
+    """Password spraying: one guess at each of many accounts, each far below its own limit, from one
+    address. The address is locked for every username; the same people from elsewhere get in."""
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 8
+    for n in range(8):
+        _portal(client, f"guess-{n}", "Summer2026!")
+    response = _portal(client, patient_user.username, RIGHT)
+    assert response.status_code == 429 and b"Too many tries" in response.content and not _logged_in(client)
+    elsewhere = client.post(
+        "/me/login/", {"username": patient_user.username, "password": RIGHT}, REMOTE_ADDR="198.51.100.7"
+    )
+    assert elsewhere.status_code == 302
+
+
+def test_behind_the_trusted_proxy_each_client_counts_by_its_own_address(client, settings, patient_user):
+    """With TRUSTED_PROXIES=1 (the compose TLS proxy), the address the proxy saw counts, not the proxy's
+    own: one client's guesses do not lock the others, and what a client writes into X-Forwarded-For
+    itself is not believed."""
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT, settings.TRUSTED_PROXIES = 8, 1
+    proxy = {"REMOTE_ADDR": "172.18.0.5"}
+    for n in range(8):  # a sprayer at 203.0.113.9 who also claims to be someone else
+        client.post(
+            "/me/login/",
+            {"username": f"guess-{n}", "password": "Summer2026!"},
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{n}, 203.0.113.9",
+            **proxy,
+        )
+    sprayer = client.post(
+        "/me/login/",
+        {"username": patient_user.username, "password": RIGHT},
+        HTTP_X_FORWARDED_FOR="203.0.113.9",
+        **proxy,
+    )
+    assert sprayer.status_code == 429
+    neighbour = client.post(
+        "/me/login/",
+        {"username": patient_user.username, "password": RIGHT},
+        HTTP_X_FORWARDED_FOR="198.51.100.7",
+        **proxy,
+    )
+    assert neighbour.status_code == 302
 
 
 def test_admin_login_locks_too(client, prescriber):
@@ -65,12 +110,13 @@ def test_admin_login_locks_too(client, prescriber):
     assert not _logged_in(client)
 
 
-def test_api_token_locks_too(api_client, prescriber):
+def test_api_token_locks_too_and_says_so(api_client, prescriber):
     for _ in range(LIMIT):
-        api_client.post("/api/v1/auth/token/", {"username": prescriber.username, "password": "wrong-password"})
+        wrong = api_client.post("/api/v1/auth/token/", {"username": prescriber.username, "password": "wrong-password"})
+        assert wrong.status_code in (400, 429)
     response = api_client.post("/api/v1/auth/token/", {"username": prescriber.username, "password": RIGHT})
-    assert response.status_code in (400, 403, 429), response.status_code  # DRF: "Unable to log in" (400)
-    assert "token" not in response.json()
+    assert response.status_code == 429 and "token" not in response.json()
+    assert "Too many failed logins" in response.json()["detail"] and int(response["Retry-After"]) > 0
     reset(username=prescriber.username)
     assert (
         "token" in api_client.post("/api/v1/auth/token/", {"username": prescriber.username, "password": RIGHT}).json()
