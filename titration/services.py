@@ -575,7 +575,7 @@ def apply_side_effects(*, patient, today: dt.date) -> rules.SideEffectPlan | Non
                 "patient": patient,
                 "kind": TaskKind.OTHER,
                 "title": "Suggest taking LDN in the morning",
-                "detail": f"Sleep disturbance or vivid dreams reported: {reasons} (SE-3).",
+                "detail": f"Sleep disturbance or vivid dreams reported: {reasons}.",  # SE-3's reason names it
                 "due_on": today,
             },
         )

@@ -196,7 +196,8 @@ def test_vivid_dreams_suggest_a_morning_dose_SE_3(clinic):
     started_plan(rx, timezone.localdate() - dt.timedelta(days=5))
     _checkin(patient, 0, vivid_dreams=1)
     task = ClinicianTask.objects.get(patient=patient, title__contains="morning")
-    assert "SE-3" in task.detail
+    assert "suggest taking the dose in the morning (SE-3)" in task.detail
+    assert task.detail.count("SE-3") == 1  # the rule's own reason names it, once
 
 
 def test_admin_shows_the_plan_with_dates_quantities_and_why_it_is_held(client, rx):
